@@ -1,0 +1,536 @@
+"""The job contract shared by the bot and the inference workers.
+
+Standard library only: the bot imports this module without pulling in torch, and the
+worker imports it without pulling in discord. It is the single source of truth for
+
+* the generation spec (what to render) and the job record (versioned JSON, never pickle);
+* the job status enum, its allowed transitions and which actor may set each status;
+* the events published on the job stream;
+* every shared Redis key, under a versioned prefix.
+
+A record or event written by a different contract version, or one that is malformed,
+raises :class:`ContractError`; readers never crash on it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+CONTRACT_VERSION: Final = 1
+
+MAX_PROMPT_CHARS: Final = 2000
+_SNOWFLAKE = re.compile(r"^[0-9]{1,20}$")
+_JOB_ID = re.compile(r"^[0-9a-z]{6,32}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_MODEL_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ContractError(ValueError):
+    """A record, spec or event does not follow this contract version."""
+
+
+# --------------------------------------------------------------------------- models
+
+
+class ModelId(enum.StrEnum):
+    """The CogVideoX models Reelbot serves; each is also the name of a queue lane."""
+
+    COGVIDEOX_2B = "cogvideox-2b"
+    COGVIDEOX_5B = "cogvideox-5b"
+    COGVIDEOX_5B_I2V = "cogvideox-5b-i2v"
+    COGVIDEOX15_5B = "cogvideox1.5-5b"
+    COGVIDEOX15_5B_I2V = "cogvideox1.5-5b-i2v"
+
+    @property
+    def image_to_video(self) -> bool:
+        """Whether the model animates an input image (and needs one)."""
+        return self.value.endswith("-i2v")
+
+
+DEFAULT_MODEL: Final = ModelId.COGVIDEOX_2B
+
+
+# ------------------------------------------------------------------------- statuses
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life. Terminal statuses never change again."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+class Actor(enum.StrEnum):
+    """Who changes a job's status."""
+
+    BOT = "bot"  # the Discord side: enqueue, cancel
+    WORKER = "worker"  # the lease holder: claim, finish, hand back
+    REAPER = "reaper"  # any process that reclaims expired leases (workers and the bot)
+
+
+_TERMINAL: Final = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+#: Allowed transitions: ``(from, to) -> actors that may make it``. Enqueue creates a job
+#: in QUEUED (actor BOT); there is no transition out of a terminal status.
+TRANSITIONS: Final[Mapping[tuple[JobStatus, JobStatus], frozenset[Actor]]] = {
+    (JobStatus.QUEUED, JobStatus.RUNNING): frozenset({Actor.WORKER}),
+    (JobStatus.QUEUED, JobStatus.CANCELLED): frozenset({Actor.BOT}),
+    # a lease that expired goes back to the queue; a stopping worker hands its job back
+    (JobStatus.RUNNING, JobStatus.QUEUED): frozenset({Actor.REAPER, Actor.WORKER}),
+    (JobStatus.RUNNING, JobStatus.SUCCEEDED): frozenset({Actor.WORKER}),
+    # the worker fails a job it cannot render; the reaper fails it after its last attempt
+    (JobStatus.RUNNING, JobStatus.FAILED): frozenset({Actor.WORKER, Actor.REAPER}),
+    # the worker stops at the next step after the bot set the cancel flag; the reaper
+    # ends a cancel-requested job whose worker died
+    (JobStatus.RUNNING, JobStatus.CANCELLED): frozenset({Actor.WORKER, Actor.REAPER}),
+}
+
+
+def check_transition(old: JobStatus, new: JobStatus, actor: Actor) -> None:
+    """Raise :class:`ContractError` unless ``actor`` may move a job from ``old`` to ``new``."""
+    allowed = TRANSITIONS.get((old, new))
+    if allowed is None:
+        raise ContractError(f"a job cannot go from {old} to {new}")
+    if actor not in allowed:
+        raise ContractError(f"{actor} may not move a job from {old} to {new}")
+
+
+# ---------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSpec:
+    """What to render. The worker fills model defaults for the fields left as ``None``."""
+
+    prompt: str
+    model: ModelId = DEFAULT_MODEL
+    negative_prompt: str = ""
+    seed: int | None = None
+    #: storage reference of the input image (image-to-video), set by the bot
+    image_ref: str | None = None
+    #: the member's own words when ``prompt`` was enhanced
+    original_prompt: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.prompt.strip():
+            raise ContractError("the prompt is empty: describe the video you want")
+        for name in ("prompt", "negative_prompt", "original_prompt"):
+            text = getattr(self, name)
+            if text is not None and len(text) > MAX_PROMPT_CHARS:
+                raise ContractError(
+                    f"the {name.replace('_', ' ')} has {len(text)} characters; "
+                    f"keep it under {MAX_PROMPT_CHARS}"
+                )
+        if self.model.image_to_video and not self.image_ref:
+            raise ContractError(f"{self.model} animates an image: attach one, or pick a text model")
+        if self.image_ref is not None and not self.model.image_to_video:
+            raise ContractError(f"{self.model} does not take an image: pick an image-to-video model")
+        if self.seed is not None and not 0 <= self.seed < 2**32:
+            raise ContractError(f"seed {self.seed} is out of range: use 0 to {2**32 - 1}")
+        if self.steps is not None and not 1 <= self.steps <= 200:
+            raise ContractError(f"steps {self.steps} is out of range: use 1 to 200")
+        if self.guidance is not None and not 0.0 <= self.guidance <= 50.0:
+            raise ContractError(f"guidance {self.guidance} is out of range: use 0 to 50")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, ModelId) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationSpec:
+        """Build a spec from its JSON object; unknown or mistyped fields raise ContractError."""
+        if not isinstance(data, Mapping):
+            raise ContractError("the generation spec must be a JSON object")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ContractError(f"unknown generation spec fields: {sorted(unknown)}")
+        try:
+            model = ModelId(data.get("model", DEFAULT_MODEL))
+        except ValueError:
+            known = ", ".join(m.value for m in ModelId)
+            raise ContractError(f"unknown model {data.get('model')!r}; use one of {known}") from None
+        return cls(
+            prompt=_typed(data, "prompt", str),
+            model=model,
+            negative_prompt=_typed(data, "negative_prompt", str, ""),
+            seed=_typed(data, "seed", int, None),
+            image_ref=_typed(data, "image_ref", str, None),
+            original_prompt=_typed(data, "original_prompt", str, None),
+            steps=_typed(data, "steps", int, None),
+            guidance=_float(data, "guidance"),
+        )
+
+
+# --------------------------------------------------------------------------- record
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job, as stored in Redis and carried between the bot and the workers.
+
+    Discord ids are strings (snowflakes do not fit a JSON double). Times are Unix
+    seconds as floats, taken from the Redis server's clock so that every process agrees.
+    """
+
+    id: str
+    request_id: str
+    guild_id: str
+    channel_id: str
+    user_id: str
+    spec: GenerationSpec
+    status: JobStatus = JobStatus.QUEUED
+    #: fair-share weight: a job of weight 2 costs its member and guild half a turn
+    weight: float = 1.0
+    attempts: int = 0
+    max_attempts: int = 3
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker_id: str | None = None
+    cancel_requested: bool = False
+    error: str | None = None
+    result: dict[str, Any] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if not _JOB_ID.match(self.id):
+            raise ContractError(f"job id {self.id!r} is not 6-32 lowercase letters and digits")
+        for name in ("guild_id", "channel_id", "user_id"):
+            if not _SNOWFLAKE.match(getattr(self, name)):
+                raise ContractError(f"{name} {getattr(self, name)!r} is not a Discord id")
+        if not self.request_id or len(self.request_id) > 100:
+            raise ContractError("request_id must be 1-100 characters")
+        if not 0.05 <= self.weight <= 100:
+            raise ContractError(f"weight {self.weight} is out of range: use 0.05 to 100")
+        if not 1 <= self.max_attempts <= 20:
+            raise ContractError(f"max_attempts {self.max_attempts} is out of range: use 1 to 20")
+
+    @property
+    def lane(self) -> ModelId:
+        return self.spec.model
+
+    def with_status(self, status: JobStatus, actor: Actor, **changes: Any) -> JobRecord:
+        """A copy moved to ``status``, after checking the transition is allowed."""
+        check_transition(self.status, status, actor)
+        return replace(self, status=status, **changes)
+
+    # JSON: the record's canonical, versioned form (golden-file tested)
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": CONTRACT_VERSION,
+            "id": self.id,
+            "request_id": self.request_id,
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "user_id": self.user_id,
+            "spec": self.spec.to_dict(),
+            "status": str(self.status),
+            "weight": self.weight,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "worker_id": self.worker_id,
+            "cancel_requested": self.cancel_requested,
+            "error": self.error,
+            "result": self.result,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> JobRecord:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ContractError(f"job record is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> JobRecord:
+        if not isinstance(data, dict):
+            raise ContractError("a job record must be a JSON object")
+        _check_version(data.get("v"), "job record")
+        unknown = set(data) - _RECORD_FIELDS - {"v"}
+        if unknown:
+            raise ContractError(f"unknown job record fields: {sorted(unknown)}")
+        try:
+            status = JobStatus(data.get("status"))
+        except ValueError:
+            raise ContractError(f"unknown job status {data.get('status')!r}") from None
+        result = data.get("result")
+        if result is not None and not isinstance(result, dict):
+            raise ContractError("job result must be a JSON object")
+        return cls(
+            id=_typed(data, "id", str),
+            request_id=_typed(data, "request_id", str),
+            guild_id=_typed(data, "guild_id", str),
+            channel_id=_typed(data, "channel_id", str),
+            user_id=_typed(data, "user_id", str),
+            spec=GenerationSpec.from_dict(data.get("spec")),
+            status=status,
+            weight=_float(data, "weight", 1.0),
+            attempts=_typed(data, "attempts", int, 0),
+            max_attempts=_typed(data, "max_attempts", int, 3),
+            created_at=_float(data, "created_at", 0.0),
+            updated_at=_float(data, "updated_at", 0.0),
+            started_at=_float(data, "started_at"),
+            finished_at=_float(data, "finished_at"),
+            worker_id=_typed(data, "worker_id", str, None),
+            cancel_requested=_typed(data, "cancel_requested", bool, False),
+            error=_typed(data, "error", str, None),
+            result=result,
+        )
+
+    # Redis hash: a flat projection of the JSON form so Lua can change single fields
+    def to_fields(self) -> dict[str, str]:
+        """The record as Redis hash fields (absent optional values are left out)."""
+        out: dict[str, str] = {}
+        for key, value in self.to_dict().items():
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                out[key] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            elif isinstance(value, bool):
+                out[key] = "1" if value else "0"
+            else:
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str] | Mapping[bytes, bytes]) -> JobRecord:
+        """Rebuild a record from its Redis hash; raises ContractError when it is malformed."""
+        raw = {_text(k): _text(v) for k, v in fields.items()}
+        if not raw:
+            raise ContractError("job record is empty")
+        data: dict[str, Any] = {}
+        try:
+            for key, value in raw.items():
+                if key in {"spec", "result"}:
+                    data[key] = json.loads(value)
+                elif key in _INT_FIELDS:
+                    data[key] = int(value)
+                elif key in _FLOAT_FIELDS:
+                    data[key] = float(value)
+                elif key in _BOOL_FIELDS:
+                    data[key] = value == "1"
+                elif key in _RECORD_FIELDS or key == "v":
+                    data[key] = value
+                # other hash fields (lease, seq, ...) belong to the queue, not the record
+        except ValueError as exc:
+            raise ContractError(f"job record field is malformed: {exc}") from exc
+        return cls.from_dict(data)
+
+
+_RECORD_FIELDS: Final = frozenset(JobRecord.__dataclass_fields__)
+_INT_FIELDS: Final = frozenset({"v", "attempts", "max_attempts"})
+_FLOAT_FIELDS: Final = frozenset({"weight", "created_at", "updated_at", "started_at", "finished_at"})
+_BOOL_FIELDS: Final = frozenset({"cancel_requested"})
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventType(enum.StrEnum):
+    """What a job event on the stream announces."""
+
+    RUNNING = "running"  # a worker claimed the job (attempt N)
+    PROGRESS = "progress"  # step / total while rendering
+    REQUEUED = "requeued"  # a lease expired or a worker handed the job back
+    CANCEL_REQUESTED = "cancel_requested"  # the running job will stop at its next step
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self.value in {s.value for s in _TERMINAL}
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One entry of the job event stream (stream fields are flat strings)."""
+
+    type: EventType
+    job_id: str
+    guild_id: str
+    channel_id: str
+    user_id: str
+    at: float
+    attempt: int = 0
+    #: event-specific payload: step/total, error text, result, ...
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str] | Mapping[bytes, bytes]) -> JobEvent:
+        raw = {_text(k): _text(v) for k, v in fields.items()}
+        _check_version(_int_or_none(raw.get("v")), "job event")
+        try:
+            return cls(
+                type=EventType(raw["type"]),
+                job_id=raw["job"],
+                guild_id=raw["guild"],
+                channel_id=raw["channel"],
+                user_id=raw["user"],
+                at=float(raw["at"]),
+                attempt=int(raw.get("attempt", "0")),
+                data=json.loads(raw.get("data") or "{}"),
+            )
+        except (KeyError, ValueError) as exc:
+            raise ContractError(f"job event is malformed: {exc!r}") from exc
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Builders for every shared Redis key.
+
+    All keys start with ``{namespace}:v1:``. The braces make the namespace a Redis Cluster
+    hash tag, so every key of one deployment lives in one slot and the Lua scripts may
+    touch any of them. Tests give each run its own namespace.
+    """
+
+    namespace: str = "reelbot"
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE.match(self.namespace):
+            raise ContractError(f"namespace {self.namespace!r}: use 1-64 letters, digits, _ . -")
+
+    @property
+    def prefix(self) -> str:
+        return f"{{{self.namespace}}}:v{CONTRACT_VERSION}:"
+
+    # one job
+    def job(self, job_id: str) -> str:
+        """Hash: the job record fields plus the queue's own (lease, seq)."""
+        return f"{self.prefix}job:{job_id}"
+
+    def request(self, request_id: str) -> str:
+        """String: request (interaction) id -> job id, for idempotent enqueue."""
+        return f"{self.prefix}req:{request_id}"
+
+    # lanes (one per model)
+    def lane_guilds(self, lane: str) -> str:
+        """Sorted set: guilds with queued jobs in the lane, by fair-share pass."""
+        return f"{self.prefix}lane:{lane}:guilds"
+
+    def lane_users(self, lane: str, guild_id: str) -> str:
+        """Sorted set: members of a guild with queued jobs in the lane, by pass."""
+        return f"{self.prefix}lane:{lane}:g:{guild_id}:users"
+
+    def lane_jobs(self, lane: str, guild_id: str, user_id: str) -> str:
+        """Sorted set: one member's queued jobs in the lane, by enqueue sequence."""
+        return f"{self.prefix}lane:{lane}:g:{guild_id}:u:{user_id}"
+
+    def lane_state(self, lane: str) -> str:
+        """Hash: the lane's virtual clocks, per-guild depth and run-time statistics."""
+        return f"{self.prefix}lane:{lane}:state"
+
+    def lane_wake(self, lane: str) -> str:
+        """List: a doorbell a blocked worker waits on (expires)."""
+        return f"{self.prefix}lane:{lane}:wake"
+
+    def lane_workers(self, lane: str) -> str:
+        """Sorted set: worker ids serving the lane, by last heartbeat time."""
+        return f"{self.prefix}lane:{lane}:workers"
+
+    # shared
+    def leases(self) -> str:
+        """Sorted set: running job ids, by lease deadline."""
+        return f"{self.prefix}leases"
+
+    def depth(self) -> str:
+        """Hash: queued jobs in all (``all``), per lane (``lane:<m>``) and guild (``guild:<g>``)."""
+        return f"{self.prefix}depth"
+
+    def sequence(self) -> str:
+        """String counter: enqueue order and lease fencing tokens."""
+        return f"{self.prefix}seq"
+
+    def events(self) -> str:
+        """Stream: job events, read by the bot through a consumer group."""
+        return f"{self.prefix}events"
+
+    def worker(self, worker_id: str) -> str:
+        """Hash: a worker's heartbeat record (expires)."""
+        return f"{self.prefix}worker:{worker_id}"
+
+    def blob(self, name: str) -> str:
+        """String: a stored clip or image (expires)."""
+        return f"{self.prefix}blob:{name}"
+
+    def lane_from_key(self, key: str) -> str:
+        """The lane name inside a ``lane:`` key, for admin tooling."""
+        rest = key.removeprefix(self.prefix)
+        if not rest.startswith("lane:"):
+            raise ContractError(f"{key!r} is not a lane key")
+        return rest.split(":", 2)[1]
+
+
+def check_lane_name(name: str) -> str:
+    """Validate a lane (model) name used in a key; returns it unchanged."""
+    if not _MODEL_SLUG.match(name):
+        raise ContractError(f"lane name {name!r} is not a model slug")
+    return name
+
+
+# -------------------------------------------------------------------------- helpers
+
+
+def _check_version(version: object, what: str) -> None:
+    if version != CONTRACT_VERSION and version != str(CONTRACT_VERSION):
+        raise ContractError(
+            f"{what} has contract version {version!r}; this Reelbot reads version "
+            f"{CONTRACT_VERSION}. Upgrade the bot and workers together."
+        )
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type, *default: Any) -> Any:
+    if key not in data or data[key] is None:
+        if default:
+            return default[0]
+        raise ContractError(f"required field {key!r} is missing")
+    value = data[key]
+    if kind is int and isinstance(value, bool):
+        raise ContractError(f"field {key!r} must be an integer")
+    if not isinstance(value, kind):
+        raise ContractError(f"field {key!r} must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _float(data: Mapping[str, Any], key: str, default: float | None = None) -> Any:
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ContractError(f"field {key!r} must be a number")
+    return float(value)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

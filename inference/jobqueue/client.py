@@ -1,0 +1,383 @@
+"""The job queue: a fair, leased, crash-safe queue on Redis shared by the bot and workers.
+
+Every state change is one Lua script (see ``lua/``), so a job moves through exactly one
+transition however many processes race for it. The bot enqueues and cancels; workers
+claim, renew, finish or hand back; anyone may reap expired leases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from inference.contract import ContractError, JobRecord, JobStatus, check_lane_name
+from inference.jobqueue.errors import JobNotFound, LeaseLost, QueueFull
+from inference.jobqueue.settings import QueueSettings
+
+log = logging.getLogger(__name__)
+
+_SCRIPTS = ("enqueue", "claim", "renew", "finish", "release", "reap", "cancel", "position")
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
+
+
+def new_job_id() -> str:
+    """A short random job id members can type (12 characters, 60 bits)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(12))
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The result of an enqueue: the job, and whether it already existed (a replay)."""
+
+    job: JobRecord
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claimed job and the fencing token that proves the claim."""
+
+    job: JobRecord
+    token: str
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a queued job stands: jobs ahead of it and an estimated start time."""
+
+    ahead: int
+    lane_depth: int
+    workers: int
+    #: Unix time the job is expected to start, or None when no worker serves its lane
+    eta: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReapResult:
+    requeued: int
+    failed: int
+    cancelled: int
+
+
+class JobQueue:
+    """Client for the queue; one per process, safe to share between tasks."""
+
+    def __init__(self, redis: Redis, settings: QueueSettings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.keys = settings.keys
+        self._prefix = self.keys.prefix
+        common = _lua("common")
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(common + "\n" + _lua(name)) for name in _SCRIPTS
+        }
+
+    async def _run(self, script: str, *args: Any) -> Any:
+        return await self._scripts[script](
+            args=[self._prefix, self.settings.events_maxlen, *args]
+        )
+
+    # ------------------------------------------------------------------ bot side
+
+    async def enqueue(self, job: JobRecord) -> Enqueued:
+        """Queue ``job`` unless its request id was seen before.
+
+        Returns the new job, or the existing one for a replayed request id.
+
+        Raises:
+            QueueFull: the global or the guild cap is reached; nothing was queued.
+        """
+        check_lane_name(job.lane)
+        if job.status is not JobStatus.QUEUED or job.attempts:
+            raise ContractError("only a fresh job in status 'queued' can be enqueued")
+        fields = job.to_fields()
+        flat = [item for pair in fields.items() for item in pair]
+        reply = await self._run(
+            "enqueue",
+            job.id,
+            job.request_id,
+            job.lane,
+            job.guild_id,
+            job.user_id,
+            self.settings.global_cap,
+            self.settings.guild_cap,
+            *flat,
+        )
+        kind = reply[0]
+        if kind == "ok":
+            log.info("job %s queued lane=%s guild=%s", job.id, job.lane, job.guild_id)
+            return Enqueued(await self.get(job.id), replayed=False)
+        if kind == "replay":
+            return Enqueued(await self.get(reply[1]), replayed=True)
+        if kind == "full_global":
+            raise QueueFull("global", int(reply[1]), int(reply[2]))
+        if kind == "full_guild":
+            raise QueueFull("guild", int(reply[1]), int(reply[2]))
+        raise ContractError(f"job id {job.id} is already taken; build the job with a new id")
+
+    async def cancel(self, job_id: str) -> str:
+        """Cancel a job.
+
+        Returns ``"cancelled"`` (it was queued and has left the queue), ``"cancelling"``
+        (it is running; the worker stops at its next step) or the terminal status it
+        already had.
+
+        Raises:
+            JobNotFound: no such job.
+        """
+        reply = await self._run("cancel", job_id, self.settings.retention_seconds)
+        if reply[0] == "missing":
+            raise JobNotFound(job_id)
+        result = str(reply[1] if reply[0] == "already" else reply[0])
+        log.info("job %s cancel -> %s", job_id, result)
+        return result
+
+    async def get(self, job_id: str) -> JobRecord:
+        """The job's record.
+
+        Raises:
+            JobNotFound: no such job.
+            ContractError: the stored record is malformed or from another version.
+        """
+        fields = await self.redis.hgetall(self.keys.job(job_id))  # type: ignore[misc]
+        if not fields:
+            raise JobNotFound(job_id)
+        return JobRecord.from_fields(fields)
+
+    async def position(self, job_id: str) -> Position | None:
+        """Jobs ahead of a queued job and its ETA; None when it is no longer queued.
+
+        The estimate replays the fair round-robin with equal weights, so it is exact for
+        equal weights and approximate otherwise.
+
+        Raises:
+            JobNotFound: no such job.
+        """
+        reply = await self._run("position", job_id)
+        if reply[0] == "missing":
+            raise JobNotFound(job_id)
+        if reply[0] != "ok":
+            return None
+        ahead, lane_depth = int(reply[1]), int(reply[2])
+        lane = await self.redis.hget(self.keys.job(job_id), "lane")  # type: ignore[misc]
+        stats = await self.lane_stats(str(lane))
+        eta = None
+        if stats.workers:
+            rounds = math.floor(ahead / stats.workers)
+            eta = time.time() + rounds * stats.job_seconds
+        return Position(ahead=ahead, lane_depth=lane_depth, workers=stats.workers, eta=eta)
+
+    # --------------------------------------------------------------- worker side
+
+    async def claim(
+        self, worker_id: str, lanes: Sequence[str], max_jobs: int = 1
+    ) -> list[Lease]:
+        """Claim up to ``max_jobs`` jobs from ``lanes`` (tried in the order given).
+
+        A worker passes only the lanes of the models it has loaded, rotating the order
+        between calls so that no lane starves another.
+        """
+        if not lanes or max_jobs < 1:
+            return []
+        reply = await self._run(
+            "claim", worker_id, self.settings.lease_seconds, max_jobs, *map(check_lane_name, lanes)
+        )
+        leases: list[Lease] = []
+        i = 0
+        while i < len(reply):
+            token = reply[i]
+            end = reply.index("", i + 1)
+            fields = dict(zip(reply[i + 1 : end : 2], reply[i + 2 : end : 2], strict=True))
+            i = end + 1
+            try:
+                leases.append(Lease(JobRecord.from_fields(fields), token))
+            except ContractError as exc:
+                # A record this version cannot read must not jam the lane: fail it.
+                job_id = fields.get("id", "?")
+                log.error("job %s has an unreadable record, failing it: %s", job_id, exc)
+                await self._finish(job_id, token, JobStatus.FAILED, f"unreadable job record: {exc}")
+        for lease in leases:
+            log.info(
+                "job %s claimed worker=%s attempt=%d", lease.job_id, worker_id, lease.job.attempts
+            )
+        return leases
+
+    async def renew(self, leases: Iterable[Lease]) -> dict[str, int]:
+        """Heartbeat: extend the caller's leases in one round trip.
+
+        Returns ``{job_id: code}`` with 0 = lease lost, 1 = held, 2 = held and cancel requested.
+        """
+        return await self._renew(leases, "", "")
+
+    async def progress(self, lease: Lease, step: int, total: int) -> int:
+        """Publish step/total for a running job (also renews its lease); returns a renew code."""
+        codes = await self._renew([lease], str(int(step)), str(int(total)))
+        return codes[lease.job_id]
+
+    async def _renew(self, leases: Iterable[Lease], step: str, total: str) -> dict[str, int]:
+        pairs = [(lease.job_id, lease.token) for lease in leases]
+        if not pairs:
+            return {}
+        flat = [item for pair in pairs for item in pair]
+        codes = await self._run("renew", self.settings.lease_seconds, step, total, *flat)
+        return {job_id: int(code) for (job_id, _), code in zip(pairs, codes, strict=True)}
+
+    async def cancel_requested(self, lease: Lease) -> bool:
+        """Whether the bot asked for this running job to stop (checked at every step)."""
+        flag = await self.redis.hget(self.keys.job(lease.job_id), "cancel_requested")  # type: ignore[misc]
+        return flag == "1"
+
+    async def complete(self, lease: Lease, result: dict[str, Any]) -> None:
+        """Mark the job succeeded with ``result``.
+
+        Raises:
+            LeaseLost: the lease was taken over; the result was not recorded.
+        """
+        await self._finish(lease.job_id, lease.token, JobStatus.SUCCEEDED, "", result)
+
+    async def fail(self, lease: Lease, reason: str) -> None:
+        """Mark the job failed with a reason members can read.
+
+        Raises:
+            LeaseLost: the lease was taken over; nothing was recorded.
+        """
+        await self._finish(lease.job_id, lease.token, JobStatus.FAILED, reason)
+
+    async def finish_cancelled(self, lease: Lease) -> None:
+        """Record that the worker stopped the job because a cancel was requested.
+
+        Raises:
+            LeaseLost: the lease was taken over.
+        """
+        await self._finish(lease.job_id, lease.token, JobStatus.CANCELLED, "cancelled by request")
+
+    async def _finish(
+        self,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        error: str,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        payload = json.dumps(result or {}, sort_keys=True, separators=(",", ":"))
+        reply = await self._run(
+            "finish", job_id, token, str(status), self.settings.retention_seconds, error, payload
+        )
+        if reply[0] != "ok":
+            log.warning("job %s: stale %s refused (now %s)", job_id, status, reply[1] or "gone")
+            raise LeaseLost(job_id, str(reply[1]))
+        log.info("job %s %s", job_id, status)
+
+    async def release(self, lease: Lease, reason: str) -> str:
+        """Hand a running job back to the queue without counting the attempt.
+
+        Returns ``"queued"``, or ``"cancelled"`` when a cancel was pending.
+
+        Raises:
+            LeaseLost: the lease was taken over.
+        """
+        reply = await self._run(
+            "release", lease.job_id, lease.token, self.settings.retention_seconds, reason
+        )
+        if reply[0] == "stale":
+            raise LeaseLost(lease.job_id, str(reply[1]))
+        log.info("job %s handed back: %s", lease.job_id, reason)
+        return str(reply[0])
+
+    async def reap(self, limit: int = 100) -> ReapResult:
+        """Reclaim expired leases; safe to run from any number of processes at once."""
+        reply = await self._run("reap", self.settings.retention_seconds, limit)
+        result = ReapResult(*(int(n) for n in reply))
+        if any(reply):
+            log.warning(
+                "reaped expired leases: %d requeued, %d failed, %d cancelled",
+                result.requeued,
+                result.failed,
+                result.cancelled,
+            )
+        return result
+
+    async def wait_for_work(self, lanes: Sequence[str], timeout: float) -> None:
+        """Block until a job is queued in one of ``lanes`` or ``timeout`` seconds pass."""
+        if lanes:
+            keys = [self.keys.lane_wake(lane) for lane in lanes]
+            await self.redis.blpop(keys, timeout=max(timeout, 0.01))  # type: ignore[misc]
+
+    async def register_worker(self, worker_id: str, lanes: Sequence[str], info: dict[str, str]) -> None:
+        """Announce a live worker and the lanes it serves (call with every heartbeat)."""
+        now = time.time()
+        ttl = max(int(self.settings.lease_seconds * 2), 5)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.worker(worker_id), mapping={**info, "lanes": ",".join(lanes), "seen": now})
+            pipe.expire(self.keys.worker(worker_id), ttl)
+            for lane in lanes:
+                pipe.zadd(self.keys.lane_workers(lane), {worker_id: now})
+                pipe.zremrangebyscore(self.keys.lane_workers(lane), "-inf", now - ttl)
+            await pipe.execute()
+
+    async def unregister_worker(self, worker_id: str, lanes: Sequence[str]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.worker(worker_id))
+            for lane in lanes:
+                pipe.zrem(self.keys.lane_workers(lane), worker_id)
+            await pipe.execute()
+
+    # -------------------------------------------------------------------- stats
+
+    async def depth(self) -> dict[str, int]:
+        """Queued jobs: ``all``, ``lane:<model>`` and ``guild:<id>`` counts."""
+        raw = await self.redis.hgetall(self.keys.depth())  # type: ignore[misc]
+        return {k: int(v) for k, v in raw.items()}
+
+    async def lane_stats(self, lane: str) -> LaneStats:
+        """Depth, live workers and measured seconds per job for one lane."""
+        ttl = max(self.settings.lease_seconds * 2, 5)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.depth(), f"lane:{lane}")
+            pipe.zcount(self.keys.lane_workers(lane), time.time() - ttl, "+inf")
+            pipe.hget(self.keys.lane_state(lane), "run_avg")
+            depth, workers, run_avg = await pipe.execute()
+        return LaneStats(
+            lane=lane,
+            depth=int(depth or 0),
+            workers=int(workers),
+            job_seconds=float(run_avg) if run_avg else self.settings.default_job_seconds,
+        )
+
+    async def guild_depth(self, guild_id: str, lane: str | None = None) -> int:
+        """Queued jobs of one guild, in one lane or in all lanes."""
+        if lane is None:
+            value = await self.redis.hget(self.keys.depth(), f"guild:{guild_id}")  # type: ignore[misc]
+        else:
+            value = await self.redis.hget(self.keys.lane_state(lane), f"gd:{guild_id}")  # type: ignore[misc]
+        return int(value or 0)
+
+    async def running(self) -> int:
+        """Jobs holding a lease right now."""
+        return int(await self.redis.zcard(self.keys.leases()))
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStats:
+    lane: str
+    depth: int
+    workers: int
+    job_seconds: float
+
+
+def _lua(name: str) -> str:
+    return resources.files("inference.jobqueue").joinpath(f"lua/{name}.lua").read_text()

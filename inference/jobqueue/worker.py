@@ -1,0 +1,215 @@
+"""The worker loop: claim jobs for the loaded models, run them, keep their leases alive.
+
+The loop knows nothing about video: the GPU daemon passes a handler that renders one
+job. The loop owns everything around it: fair claiming across the worker's lanes,
+heartbeats, progress and cancel checks, per-job time limits, reaping dead workers'
+leases, and a graceful stop that hands unfinished jobs back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference.contract import JobRecord
+from inference.jobqueue.client import JobQueue, Lease
+from inference.jobqueue.errors import LeaseLost
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler when the job's cancel flag is set: stop rendering."""
+
+
+class PermanentJobError(Exception):
+    """The job cannot succeed (bad input, out of memory): fail it with this message."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: the job, and a way to report progress and notice a cancel."""
+
+    lease: Lease
+    queue: JobQueue
+    progress_interval: float = 1.0
+    _last_progress: float = field(default=0.0, repr=False)
+
+    @property
+    def job(self) -> JobRecord:
+        return self.lease.job
+
+    async def step(self, step: int, total: int) -> None:
+        """Call at every step: publishes progress at most once per interval and raises
+        :class:`JobCancelled` as soon as a cancel was requested."""
+        now = time.monotonic()
+        if now - self._last_progress >= self.progress_interval or step >= total:
+            self._last_progress = now
+            code = await self.queue.progress(self.lease, step, total)
+            if code == 0:
+                raise LeaseLost(self.lease.job_id, "taken over")
+            cancelled = code == 2
+        else:
+            cancelled = await self.queue.cancel_requested(self.lease)
+        if cancelled:
+            raise JobCancelled(self.lease.job_id)
+
+
+Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
+
+
+class Worker:
+    """Runs ``handler`` on jobs claimed from ``lanes``, ``concurrency`` at a time."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        lanes: Sequence[str],
+        handler: Handler,
+        *,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        job_timeout: float | None = None,
+        grace_seconds: float = 30.0,
+        progress_interval: float = 1.0,
+    ) -> None:
+        if not lanes:
+            raise ValueError("a worker needs at least one lane (model) to serve")
+        self.queue, self.lanes, self.handler = queue, list(lanes), handler
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.concurrency, self.job_timeout = concurrency, job_timeout
+        self.grace_seconds, self.progress_interval = grace_seconds, progress_interval
+        self._active: dict[asyncio.Task[None], Lease] = {}
+        self._stopping = asyncio.Event()
+        self._turn = 0
+        self.outcomes: dict[str, int] = {}
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get the grace period, then go back to the queue."""
+        self._stopping.set()
+
+    async def run(self, *, burst: bool = False) -> None:
+        """Serve until :meth:`stop` (or, with ``burst``, until the lanes are empty)."""
+        settings = self.queue.settings
+        log.info("worker %s serving %s", self.worker_id, ", ".join(self.lanes))
+        await self.queue.register_worker(self.worker_id, self.lanes, {"pid": str(os.getpid())})
+        beat = asyncio.create_task(self._heartbeat())
+        next_reap = 0.0
+        try:
+            while not self._stopping.is_set():
+                if time.monotonic() >= next_reap:
+                    await self.queue.reap()
+                    next_reap = time.monotonic() + settings.reap_interval_seconds
+                free = self.concurrency - len(self._active)
+                claimed = await self._claim(free) if free > 0 else 0
+                if claimed:
+                    continue
+                if burst and not self._active:
+                    break
+                await self._idle(settings.reap_interval_seconds, free > 0)
+            await self._drain()
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await self.queue.unregister_worker(self.worker_id, self.lanes)
+            log.info("worker %s stopped: %s", self.worker_id, self.outcomes)
+
+    async def _claim(self, free: int) -> int:
+        # rotate the lane order so that a busy lane cannot starve the others
+        self._turn = (self._turn + 1) % len(self.lanes)
+        order = self.lanes[self._turn :] + self.lanes[: self._turn]
+        leases = await self.queue.claim(self.worker_id, order, free)
+        for lease in leases:
+            task = asyncio.create_task(self._execute(lease), name=f"job-{lease.job_id}")
+            self._active[task] = lease
+            task.add_done_callback(self._active.pop)
+        return len(leases)
+
+    async def _idle(self, timeout: float, can_take_more: bool) -> None:
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopping.wait())]
+        if can_take_more:
+            waits.append(asyncio.ensure_future(self.queue.wait_for_work(self.lanes, min(timeout, 1.0))))
+        waits.extend(self._active)
+        done, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for fut in pending:
+            if fut not in self._active:
+                fut.cancel()
+
+    async def _execute(self, lease: Lease) -> None:
+        ctx = JobContext(lease, self.queue, self.progress_interval)
+        started = time.monotonic()
+        outcome = "succeeded"
+        try:
+            try:
+                result = await asyncio.wait_for(self.handler(ctx), timeout=self.job_timeout)
+            except JobCancelled:
+                outcome = "cancelled"
+                await self.queue.finish_cancelled(lease)
+            except TimeoutError:
+                outcome = "failed"
+                await self.queue.fail(lease, f"rendering took longer than the {self.job_timeout:g} s limit")
+            except PermanentJobError as exc:
+                outcome = "failed"
+                await self.queue.fail(lease, str(exc))
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                outcome = "failed"
+                log.exception("job %s crashed the handler", lease.job_id)
+                await self.queue.fail(lease, f"rendering failed ({type(exc).__name__}); the team can look it up by job id")
+            else:
+                await self.queue.complete(lease, result)
+        except LeaseLost:
+            outcome = "lost"
+            log.warning("job %s: lease lost, dropping it", lease.job_id)
+        except asyncio.CancelledError:
+            outcome = "interrupted"
+            raise
+        finally:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            log.info(
+                "job %s %s attempt=%d elapsed=%.2fs",
+                lease.job_id,
+                outcome,
+                lease.job.attempts,
+                time.monotonic() - started,
+            )
+
+    async def _heartbeat(self) -> None:
+        every = self.queue.settings.heartbeat_seconds
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.queue.register_worker(self.worker_id, self.lanes, {"pid": str(os.getpid())})
+                codes = await self.queue.renew(list(self._active.values()))
+            except Exception:
+                log.exception("heartbeat failed; retrying in %.1fs", every)
+                continue
+            for task, lease in list(self._active.items()):
+                if codes.get(lease.job_id) == 0:
+                    log.warning("job %s: lease lost (worker too slow to heartbeat?)", lease.job_id)
+                    task.cancel()
+
+    async def _drain(self) -> None:
+        """Give running jobs the grace period, then hand the rest back to the queue."""
+        if not self._active:
+            return
+        log.info("stopping: waiting up to %.0fs for %d job(s)", self.grace_seconds, len(self._active))
+        done, pending = await asyncio.wait(list(self._active), timeout=self.grace_seconds)
+        for task in pending:
+            lease = self._active[task]
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                await self.queue.release(lease, "the worker was stopped")
+            except LeaseLost:
+                pass

@@ -1,0 +1,97 @@
+"""Test fixtures: a real Redis, a private key namespace per test, and job builders.
+
+Redis: ``REDIS_URL`` when set, else the server on 127.0.0.1:6379 when one answers, else a
+private ``redis-server`` started for the session. The shared server is never flushed:
+each test gets its own namespace, and only its keys are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from inference.contract import GenerationSpec, JobRecord, ModelId
+from inference.jobqueue import JobQueue, QueueSettings, connect, new_job_id
+from inference.jobqueue.localredis import RedisServer, ping
+
+_request_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+    elif ping(6379):
+        yield "redis://127.0.0.1:6379/0"
+    else:
+        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+        yield server.url
+        server.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"rbtest-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(redis_url: str, namespace: str) -> QueueSettings:
+    # short leases so that crash drills take seconds, not minutes
+    return QueueSettings(
+        redis_url=redis_url,
+        namespace=namespace,
+        lease_seconds=1.0,
+        heartbeat_seconds=0.25,
+        reap_interval_seconds=0.1,
+        global_cap=10_000,
+        guild_cap=5_000,
+    )
+
+
+@pytest.fixture
+async def redis(settings: QueueSettings) -> AsyncIterator[Redis]:
+    client = connect(settings.redis_url)
+    yield client
+    await delete_namespace(client, settings.namespace)
+    await client.aclose()
+
+
+@pytest.fixture
+def queue(redis: Redis, settings: QueueSettings) -> JobQueue:
+    return JobQueue(redis, settings)
+
+
+async def delete_namespace(client: Redis, namespace: str) -> None:
+    batch = [key async for key in client.scan_iter(match=f"{{{namespace}}}:*", count=1000)]
+    for i in range(0, len(batch), 500):
+        await client.delete(*batch[i : i + 500])
+
+
+def make_job(
+    guild: str = "100",
+    user: str = "200",
+    *,
+    model: ModelId = ModelId.COGVIDEOX_2B,
+    request_id: str | None = None,
+    prompt: str = "a bee on a flower",
+    weight: float = 1.0,
+    max_attempts: int = 3,
+    channel: str = "300",
+) -> JobRecord:
+    """A fresh job, as the bot would build it for one /video interaction."""
+    image = "blob:input" if model.image_to_video else None
+    return JobRecord(
+        id=new_job_id(),
+        request_id=request_id or f"interaction-{next(_request_ids)}-{uuid.uuid4().hex[:6]}",
+        guild_id=guild,
+        channel_id=channel,
+        user_id=user,
+        spec=GenerationSpec(prompt=prompt, model=model, image_ref=image),
+        weight=weight,
+        max_attempts=max_attempts,
+    )
