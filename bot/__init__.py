@@ -1,0 +1,1 @@
+"""Reelbot's Discord side. Importing it never loads torch or diffusers."""
