@@ -18,7 +18,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 CONTRACT_VERSION: Final = 1
@@ -147,7 +147,16 @@ class GenerationSpec:
             raise ContractError(f"guidance {self.guidance} is out of range: use 0 to 50")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, ModelId) else v) for k, v in asdict(self).items()}
+        return {
+            "prompt": self.prompt,
+            "model": self.model.value,
+            "negative_prompt": self.negative_prompt,
+            "seed": self.seed,
+            "image_ref": self.image_ref,
+            "original_prompt": self.original_prompt,
+            "steps": self.steps,
+            "guidance": self.guidance,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationSpec:
@@ -441,8 +450,12 @@ class Keys:
         return f"{self.prefix}lane:{lane}:g:{guild_id}:u:{user_id}"
 
     def lane_state(self, lane: str) -> str:
-        """Hash: the lane's virtual clocks, per-guild depth and run-time statistics."""
+        """Hash: the lane's run-time statistics (for ETAs)."""
         return f"{self.prefix}lane:{lane}:state"
+
+    def lane_depth(self, lane: str) -> str:
+        """Hash: queued jobs in the lane per guild (``gd:<guild>``); their sum is the lane's depth."""
+        return f"{self.prefix}lane:{lane}:depth"
 
     def lane_wake(self, lane: str) -> str:
         """List: a doorbell a blocked worker waits on (expires)."""
@@ -458,7 +471,7 @@ class Keys:
         return f"{self.prefix}leases"
 
     def depth(self) -> str:
-        """Hash: queued jobs in all (``all``), per lane (``lane:<m>``) and guild (``guild:<g>``)."""
+        """Hash: queued jobs in all lanes (``all``) and per guild (``guild:<g>``)."""
         return f"{self.prefix}depth"
 
     def sequence(self) -> str:

@@ -155,9 +155,13 @@ def test_transitions_and_who_may_make_them() -> None:
 
 
 def test_terminal_statuses_have_no_way_out() -> None:
-    for (old, _new) in TRANSITIONS:
+    for old, _new in TRANSITIONS:
         assert not old.terminal
-    assert {s for s in JobStatus if s.terminal} == {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+    assert {s for s in JobStatus if s.terminal} == {
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.CANCELLED,
+    }
 
 
 def test_with_status_checks_the_transition() -> None:

@@ -70,4 +70,7 @@ async def test_progress_events_carry_step_and_total(queue: JobQueue) -> None:
     consumer = EventConsumer(queue.redis, queue.keys, "bot", "bot-1")
     await consumer.ensure_group()
     events = [d.event for d in await consumer.read(block_seconds=0.1) if d.event]
-    assert [(e.type, e.data) for e in events] == [("running", {"worker": "w"}), ("progress", {"step": 10, "total": 50})]
+    assert [(e.type, e.data) for e in events] == [
+        ("running", {"worker": "w"}),
+        ("progress", {"step": 10, "total": 50}),
+    ]

@@ -180,4 +180,4 @@ async def test_every_key_left_behind_expires_or_is_structural(queue: JobQueue) -
     assert no_ttl <= structural, no_ttl - structural
     assert all(0 < ttl <= 600 for key, ttl in left.items() if key not in structural)
     state = await queue.redis.hgetall(queue.keys.lane_state(LANE))
-    assert set(state) <= {"vt", "run_avg"}  # nothing per guild stays once the lane is empty
+    assert set(state) <= {"run_avg"}  # nothing per guild stays once the lane is empty

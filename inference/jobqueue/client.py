@@ -7,21 +7,21 @@ claim, renew, finish or hand back; anyone may reap expired leases.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import secrets
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from inference.contract import ContractError, JobRecord, JobStatus, check_lane_name
 from inference.jobqueue.errors import JobNotFound, LeaseLost, QueueFull
+from inference.jobqueue.scripts import ScriptRunner, load_sources
 from inference.jobqueue.settings import QueueSettings
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,10 @@ class JobQueue:
         self.settings = settings
         self.keys = settings.keys
         self._prefix = self.keys.prefix
-        common = _lua("common")
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(common + "\n" + _lua(name)) for name in _SCRIPTS
-        }
+        self._scripts = ScriptRunner(redis, load_sources(_SCRIPTS))
 
     async def _run(self, script: str, *args: Any) -> Any:
-        return await self._scripts[script](
-            args=[self._prefix, self.settings.events_maxlen, *args]
-        )
+        return await self._scripts(script, self._prefix, self.settings.events_maxlen, *args)
 
     # ------------------------------------------------------------------ bot side
 
@@ -105,22 +100,24 @@ class JobQueue:
         if job.status is not JobStatus.QUEUED or job.attempts:
             raise ContractError("only a fresh job in status 'queued' can be enqueued")
         fields = job.to_fields()
-        flat = [item for pair in fields.items() for item in pair]
-        reply = await self._run(
-            "enqueue",
-            job.id,
-            job.request_id,
-            job.lane,
-            job.guild_id,
-            job.user_id,
+        for name in ("status", "created_at", "updated_at"):  # the script sets these
+            del fields[name]
+        item = [job.id, job.request_id, job.lane, job.guild_id, job.user_id]
+        for pair in fields.items():
+            item.extend(pair)
+        header = (
+            self._prefix,
+            self.settings.events_maxlen,
             self.settings.global_cap,
             self.settings.guild_cap,
-            *flat,
+            self.settings.retention_seconds,
         )
+        reply = await self._scripts.item("enqueue", header, (len(item), *item))
         kind = reply[0]
         if kind == "ok":
             log.info("job %s queued lane=%s guild=%s", job.id, job.lane, job.guild_id)
-            return Enqueued(await self.get(job.id), replayed=False)
+            created = float(reply[2])
+            return Enqueued(replace(job, created_at=created, updated_at=created), replayed=False)
         if kind == "replay":
             return Enqueued(await self.get(reply[1]), replayed=True)
         if kind == "full_global":
@@ -183,9 +180,7 @@ class JobQueue:
 
     # --------------------------------------------------------------- worker side
 
-    async def claim(
-        self, worker_id: str, lanes: Sequence[str], max_jobs: int = 1
-    ) -> list[Lease]:
+    async def claim(self, worker_id: str, lanes: Sequence[str], max_jobs: int = 1) -> list[Lease]:
         """Claim up to ``max_jobs`` jobs from ``lanes`` (tried in the order given).
 
         A worker passes only the lanes of the models it has loaded, rotating the order
@@ -199,10 +194,18 @@ class JobQueue:
         leases: list[Lease] = []
         i = 0
         while i < len(reply):
-            token = reply[i]
-            end = reply.index("", i + 1)
-            fields = dict(zip(reply[i + 1 : end : 2], reply[i + 2 : end : 2], strict=True))
+            token, at = reply[i], reply[i + 1]
+            end = reply.index("", i + 2)
+            fields = dict(zip(reply[i + 2 : end : 2], reply[i + 3 : end : 2], strict=True))
             i = end + 1
+            # the script returns the fields as they were; apply what the claim changed
+            fields.update(
+                status="running",
+                worker_id=worker_id,
+                attempts=str(int(fields.get("attempts", "0")) + 1),
+                started_at=at,
+                updated_at=at,
+            )
             try:
                 leases.append(Lease(JobRecord.from_fields(fields), token))
             except ContractError as exc:
@@ -211,9 +214,7 @@ class JobQueue:
                 log.error("job %s has an unreadable record, failing it: %s", job_id, exc)
                 await self._finish(job_id, token, JobStatus.FAILED, f"unreadable job record: {exc}")
         for lease in leases:
-            log.info(
-                "job %s claimed worker=%s attempt=%d", lease.job_id, worker_id, lease.job.attempts
-            )
+            log.info("job %s claimed worker=%s attempt=%d", lease.job_id, worker_id, lease.job.attempts)
         return leases
 
     async def renew(self, leases: Iterable[Lease]) -> dict[str, int]:
@@ -229,12 +230,13 @@ class JobQueue:
         return codes[lease.job_id]
 
     async def _renew(self, leases: Iterable[Lease], step: str, total: str) -> dict[str, int]:
-        pairs = [(lease.job_id, lease.token) for lease in leases]
-        if not pairs:
-            return {}
-        flat = [item for pair in pairs for item in pair]
-        codes = await self._run("renew", self.settings.lease_seconds, step, total, *flat)
-        return {job_id: int(code) for (job_id, _), code in zip(pairs, codes, strict=True)}
+        header = (self._prefix, self.settings.events_maxlen, self.settings.lease_seconds, step, total)
+        pending = [
+            (lease.job_id, self._scripts.item("renew", header, (lease.job_id, lease.token)))
+            for lease in leases
+        ]
+        codes = await asyncio.gather(*(call for _, call in pending))
+        return {job_id: int(code) for (job_id, _), code in zip(pending, codes, strict=True)}
 
     async def cancel_requested(self, lease: Lease) -> bool:
         """Whether the bot asked for this running job to stop (checked at every step)."""
@@ -274,9 +276,8 @@ class JobQueue:
         result: dict[str, Any] | None = None,
     ) -> None:
         payload = json.dumps(result or {}, sort_keys=True, separators=(",", ":"))
-        reply = await self._run(
-            "finish", job_id, token, str(status), self.settings.retention_seconds, error, payload
-        )
+        header = (self._prefix, self.settings.events_maxlen, self.settings.retention_seconds)
+        reply = await self._scripts.item("finish", header, (job_id, token, str(status), error, payload))
         if reply[0] != "ok":
             log.warning("job %s: stale %s refused (now %s)", job_id, status, reply[1] or "gone")
             raise LeaseLost(job_id, str(reply[1]))
@@ -290,9 +291,7 @@ class JobQueue:
         Raises:
             LeaseLost: the lease was taken over.
         """
-        reply = await self._run(
-            "release", lease.job_id, lease.token, self.settings.retention_seconds, reason
-        )
+        reply = await self._run("release", lease.job_id, lease.token, self.settings.retention_seconds, reason)
         if reply[0] == "stale":
             raise LeaseLost(lease.job_id, str(reply[1]))
         log.info("job %s handed back: %s", lease.job_id, reason)
@@ -339,7 +338,7 @@ class JobQueue:
     # -------------------------------------------------------------------- stats
 
     async def depth(self) -> dict[str, int]:
-        """Queued jobs: ``all``, ``lane:<model>`` and ``guild:<id>`` counts."""
+        """Queued jobs: ``all`` and ``guild:<id>`` counts (per lane: :meth:`lane_stats`)."""
         raw = await self.redis.hgetall(self.keys.depth())  # type: ignore[misc]
         return {k: int(v) for k, v in raw.items()}
 
@@ -347,13 +346,13 @@ class JobQueue:
         """Depth, live workers and measured seconds per job for one lane."""
         ttl = max(self.settings.lease_seconds * 2, 5)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self.keys.depth(), f"lane:{lane}")
+            pipe.hvals(self.keys.lane_depth(lane))
             pipe.zcount(self.keys.lane_workers(lane), time.time() - ttl, "+inf")
             pipe.hget(self.keys.lane_state(lane), "run_avg")
-            depth, workers, run_avg = await pipe.execute()
+            per_guild, workers, run_avg = await pipe.execute()
         return LaneStats(
             lane=lane,
-            depth=int(depth or 0),
+            depth=sum(int(n) for n in per_guild),
             workers=int(workers),
             job_seconds=float(run_avg) if run_avg else self.settings.default_job_seconds,
         )
@@ -363,7 +362,7 @@ class JobQueue:
         if lane is None:
             value = await self.redis.hget(self.keys.depth(), f"guild:{guild_id}")  # type: ignore[misc]
         else:
-            value = await self.redis.hget(self.keys.lane_state(lane), f"gd:{guild_id}")  # type: ignore[misc]
+            value = await self.redis.hget(self.keys.lane_depth(lane), f"gd:{guild_id}")  # type: ignore[misc]
         return int(value or 0)
 
     async def running(self) -> int:
@@ -377,7 +376,3 @@ class LaneStats:
     depth: int
     workers: int
     job_seconds: float
-
-
-def _lua(name: str) -> str:
-    return resources.files("inference.jobqueue").joinpath(f"lua/{name}.lua").read_text()

@@ -61,7 +61,9 @@ async def check_server(redis: Redis) -> list[str]:
             reply = await redis.config_get(name)
         except ResponseError:
             # managed services (ElastiCache, MemoryDB) disable CONFIG; they document their own
-            warnings.append(f"cannot read Redis setting {name} (CONFIG is disabled); make sure it is {wanted}")
+            warnings.append(
+                f"cannot read Redis setting {name} (CONFIG is disabled); make sure it is {wanted}"
+            )
             continue
         actual = str(reply.get(name, ""))
         if actual != wanted:

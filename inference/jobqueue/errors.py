@@ -1,11 +1,11 @@
 """Errors raised by the job queue.
 
-    QueueError
-    ├── QueueFull            the global or the guild's cap is reached (a user-facing message)
-    ├── JobNotFound          no such job (or its record expired)
-    ├── LeaseLost            the caller no longer holds the job's lease (fencing)
-    ├── RedisUnsupported     the server is older than Redis 7
-    └── QueueUnavailable     Redis cannot be reached
+QueueError
+├── QueueFull            the global or the guild's cap is reached (a user-facing message)
+├── JobNotFound          no such job (or its record expired)
+├── LeaseLost            the caller no longer holds the job's lease (fencing)
+├── RedisUnsupported     the server is older than Redis 7
+└── QueueUnavailable     Redis cannot be reached
 """
 
 from __future__ import annotations

@@ -50,11 +50,16 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir),
-                "--logfile", str(log_file),
-                "--protected-mode", "yes",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--logfile",
+                str(log_file),
+                "--protected-mode",
+                "yes",
                 *DURABLE_ARGS,
                 *self.extra_args,
             ],  # fmt: skip

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from inference.contract import JobRecord
 from inference.jobqueue.client import JobQueue, Lease
 from inference.jobqueue.errors import LeaseLost
@@ -45,6 +47,19 @@ class JobContext:
     @property
     def job(self) -> JobRecord:
         return self.lease.job
+
+    async def heartbeat(self) -> None:
+        """Renew the lease now (the worker also does so every ``heartbeat_seconds``).
+
+        Raises:
+            LeaseLost: the job was taken over; stop working on it.
+            JobCancelled: a cancel was requested.
+        """
+        code = (await self.queue.renew([self.lease]))[self.lease.job_id]
+        if code == 0:
+            raise LeaseLost(self.lease.job_id, "taken over")
+        if code == 2:
+            raise JobCancelled(self.lease.job_id)
 
     async def step(self, step: int, total: int) -> None:
         """Call at every step: publishes progress at most once per interval and raises
@@ -88,12 +103,16 @@ class Worker:
         self.grace_seconds, self.progress_interval = grace_seconds, progress_interval
         self._active: dict[asyncio.Task[None], Lease] = {}
         self._stopping = asyncio.Event()
+        #: set when a job ends or stop() is called: the loop looks at its slots again
+        self._wake = asyncio.Event()
         self._turn = 0
+        self._finishing: set[str] = set()
         self.outcomes: dict[str, int] = {}
 
     def stop(self) -> None:
         """Stop claiming; running jobs get the grace period, then go back to the queue."""
         self._stopping.set()
+        self._wake.set()
 
     async def run(self, *, burst: bool = False) -> None:
         """Serve until :meth:`stop` (or, with ``burst``, until the lanes are empty)."""
@@ -104,11 +123,20 @@ class Worker:
         next_reap = 0.0
         try:
             while not self._stopping.is_set():
-                if time.monotonic() >= next_reap:
-                    await self.queue.reap()
-                    next_reap = time.monotonic() + settings.reap_interval_seconds
-                free = self.concurrency - len(self._active)
-                claimed = await self._claim(free) if free > 0 else 0
+                self._wake.clear()  # before looking at the slots, so that no wake-up is lost
+                try:
+                    if time.monotonic() >= next_reap:
+                        await self.queue.reap()
+                        next_reap = time.monotonic() + settings.reap_interval_seconds
+                    free = self.concurrency - len(self._active)
+                    claimed = await self._claim(free) if free > 0 else 0
+                except RedisError as exc:
+                    # Redis restarting or unreachable: running jobs carry on, claiming waits
+                    log.warning(
+                        "queue unavailable (%s); retrying in %.1fs", exc, settings.reap_interval_seconds
+                    )
+                    await self._idle(settings.reap_interval_seconds, False)
+                    continue
                 if claimed:
                     continue
                 if burst and not self._active:
@@ -130,18 +158,25 @@ class Worker:
         for lease in leases:
             task = asyncio.create_task(self._execute(lease), name=f"job-{lease.job_id}")
             self._active[task] = lease
-            task.add_done_callback(self._active.pop)
+            task.add_done_callback(self._job_done)
         return len(leases)
 
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._active.pop(task, None)
+        self._wake.set()
+
     async def _idle(self, timeout: float, can_take_more: bool) -> None:
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopping.wait())]
+        """Wait for a free slot, a stop, or (with a free slot) the lanes' doorbell."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        waits: set[asyncio.Future[Any]] = {woken}
         if can_take_more:
-            waits.append(asyncio.ensure_future(self.queue.wait_for_work(self.lanes, min(timeout, 1.0))))
-        waits.extend(self._active)
+            waits.add(asyncio.ensure_future(self.queue.wait_for_work(self.lanes, min(timeout, 1.0))))
         done, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for fut in pending:
-            if fut not in self._active:
-                fut.cancel()
+            fut.cancel()
+        for fut in done:
+            if not fut.cancelled() and fut.exception() is not None:
+                log.warning("waiting for work failed: %s", fut.exception())
 
     async def _execute(self, lease: Lease) -> None:
         ctx = JobContext(lease, self.queue, self.progress_interval)
@@ -150,30 +185,42 @@ class Worker:
         try:
             try:
                 result = await asyncio.wait_for(self.handler(ctx), timeout=self.job_timeout)
+                self._finishing.add(lease.job_id)
             except JobCancelled:
+                self._finishing.add(lease.job_id)
                 outcome = "cancelled"
                 await self.queue.finish_cancelled(lease)
             except TimeoutError:
+                self._finishing.add(lease.job_id)
                 outcome = "failed"
                 await self.queue.fail(lease, f"rendering took longer than the {self.job_timeout:g} s limit")
             except PermanentJobError as exc:
+                self._finishing.add(lease.job_id)
                 outcome = "failed"
                 await self.queue.fail(lease, str(exc))
             except (LeaseLost, asyncio.CancelledError):
                 raise
             except Exception as exc:
+                self._finishing.add(lease.job_id)
                 outcome = "failed"
                 log.exception("job %s crashed the handler", lease.job_id)
-                await self.queue.fail(lease, f"rendering failed ({type(exc).__name__}); the team can look it up by job id")
+                await self.queue.fail(
+                    lease, f"rendering failed ({type(exc).__name__}); the team can look it up by job id"
+                )
             else:
                 await self.queue.complete(lease, result)
         except LeaseLost:
             outcome = "lost"
             log.warning("job %s: lease lost, dropping it", lease.job_id)
+        except RedisError:
+            # the outcome could not be recorded; the lease expires and the job runs again
+            outcome = "unrecorded"
+            log.exception("job %s: could not record the outcome", lease.job_id)
         except asyncio.CancelledError:
             outcome = "interrupted"
             raise
         finally:
+            self._finishing.discard(lease.job_id)
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
             log.info(
                 "job %s %s attempt=%d elapsed=%.2fs",
@@ -194,7 +241,8 @@ class Worker:
                 log.exception("heartbeat failed; retrying in %.1fs", every)
                 continue
             for task, lease in list(self._active.items()):
-                if codes.get(lease.job_id) == 0:
+                # a job that is recording its outcome has legitimately given up its lease
+                if codes.get(lease.job_id) == 0 and lease.job_id not in self._finishing:
                     log.warning("job %s: lease lost (worker too slow to heartbeat?)", lease.job_id)
                     task.cancel()
 

@@ -1,15 +1,15 @@
 -- ARGV: prefix, events_maxlen, worker_id, lease_seconds, max_jobs, lane1, lane2, ...
 -- Claims up to max_jobs: the lane order is the caller's; inside a lane the guild with
 -- the lowest pass, then its member with the lowest pass, then that member's oldest job.
--- Returns a flat list: token, field1, value1, ..., '' (separator) per claimed job.
+-- Returns per claimed job: token, now, field1, value1, ..., '' (separator). The fields are
+-- as read before the claim; the caller applies the claim's changes itself.
 local worker, lease, max_jobs = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_s()
+local at = fmt(now)
 local out = {}
 local claimed = 0
 for i = 6, #ARGV do
-  local lane = ARGV[i]
-  local L = lane_key(lane)
-  local state = L .. ':state'
+  local L = lane_key(ARGV[i])
   while claimed < max_jobs do
     local g = redis.call('ZRANGE', L .. ':guilds', 0, 0, 'WITHSCORES')
     if #g == 0 then
@@ -22,29 +22,35 @@ for i = 6, #ARGV do
     local ukey = L .. ':g:' .. guild .. ':u:' .. user
     local job = redis.call('ZPOPMIN', ukey)[1]
     local jobkey = P .. 'job:' .. job
-    local cost = 1 / (tonumber(redis.call('HGET', jobkey, 'weight')) or 1)
-    -- advance the member's and the guild's pass by the job's cost (stride scheduling)
-    redis.call('HSET', state, 'vt:' .. guild, upass, 'vt', gpass)
-    if redis.call('EXISTS', ukey) == 0 then
-      redis.call('ZREM', users, user)
-    else
-      redis.call('ZADD', users, upass + cost, user)
-    end
-    if redis.call('EXISTS', users) == 0 then
-      redis.call('ZREM', L .. ':guilds', guild)
-      redis.call('HDEL', state, 'vt:' .. guild)
-    else
-      redis.call('ZADD', L .. ':guilds', gpass + cost, guild)
-    end
-    depth_add(lane, guild, -1)
-    local token = redis.call('INCR', P .. 'seq')
-    redis.call('HINCRBY', jobkey, 'attempts', 1)
-    redis.call('HSET', jobkey, 'status', 'running', 'worker_id', worker, 'lease', token,
-      'started_at', fmt(now), 'updated_at', fmt(now))
-    redis.call('ZADD', P .. 'leases', now + lease, job)
-    emit(jobkey, job, 'running', now, '{"worker":' .. cjson.encode(worker) .. '}')
-    out[#out + 1] = tostring(token)
     local fields = redis.call('HGETALL', jobkey)
+    local m = {}
+    for k = 1, #fields, 2 do
+      m[fields[k]] = fields[k + 1]
+    end
+    local cost = 1 / (tonumber(m.weight) or 1)
+    -- advance the member's and the guild's pass by the job's cost (stride scheduling)
+    local guild_left = true
+    if redis.call('EXISTS', ukey) == 1 then
+      redis.call('ZADD', users, upass + cost, user)
+    else
+      redis.call('ZREM', users, user)
+      guild_left = redis.call('EXISTS', users) == 1
+    end
+    if guild_left then
+      redis.call('ZADD', L .. ':guilds', gpass + cost, guild)
+    else
+      redis.call('ZREM', L .. ':guilds', guild)
+    end
+    depth_add(m.lane, guild, -1)
+    -- the fencing token counts this job's claims: each claim gets a new, larger one
+    local token = (tonumber(m.lease) or 0) + 1
+    m.attempts = (tonumber(m.attempts) or 0) + 1
+    redis.call('HSET', jobkey, 'status', 'running', 'worker_id', worker, 'lease', token,
+      'attempts', m.attempts, 'started_at', at, 'updated_at', at)
+    redis.call('ZADD', P .. 'leases', now + lease, job)
+    emit(job, 'running', at, '{"worker":' .. cjson.encode(worker) .. '}', m)
+    out[#out + 1] = tostring(token)
+    out[#out + 1] = at
     for k = 1, #fields do
       out[#out + 1] = fields[k]
     end

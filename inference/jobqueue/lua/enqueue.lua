@@ -1,35 +1,43 @@
--- ARGV: prefix, events_maxlen, job_id, request_id, lane, guild, user, global_cap,
---       guild_cap, field1, value1, ...  (the record's hash fields)
--- Returns {'ok', job_id, created_at} | {'replay', job_id} | {'full_global', depth, cap}
---       | {'full_guild', depth, cap} | {'id_taken'}
-local job, req, lane, guild, user = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local global_cap, guild_cap = tonumber(ARGV[8]), tonumber(ARGV[9])
-local existing = redis.call('GET', P .. 'req:' .. req)
-if existing then
-  return {'replay', existing}
+-- Enqueues one or more jobs. ARGV: prefix, events_maxlen, global_cap, guild_cap,
+-- request_ttl, then per job: n, job_id, request_id, lane, guild, user, field1, value1, ...
+-- (n counts what follows). The request id is remembered for request_ttl seconds, far
+-- longer than Discord replays an interaction.
+-- Returns one reply per job, in order: {'ok', job_id, created_at} | {'replay', job_id}
+--   | {'full_global', depth, cap} | {'full_guild', depth, cap} | {'id_taken'}
+local global_cap, guild_cap, request_ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local now = fmt(now_s())
+local replies = {}
+local i = 6
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local job, req, lane, guild, user = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local reply
+  local existing = redis.call('GET', P .. 'req:' .. req)
+  if existing then
+    reply = {'replay', existing}
+  else
+    local depth = redis.call('HMGET', P .. 'depth', 'all', 'guild:' .. guild)
+    local total, in_guild = tonumber(depth[1] or '0'), tonumber(depth[2] or '0')
+    local jobkey = P .. 'job:' .. job
+    if global_cap > 0 and total >= global_cap then
+      reply = {'full_global', total, global_cap}
+    elseif guild_cap > 0 and in_guild >= guild_cap then
+      reply = {'full_guild', in_guild, guild_cap}
+    elseif redis.call('EXISTS', jobkey) == 1 then
+      reply = {'id_taken'}
+    else
+      local seq = redis.call('INCR', P .. 'seq')
+      local fields = {'status', 'queued', 'created_at', now, 'updated_at', now, 'seq', seq, 'lane', lane}
+      for k = i + 6, i + n do
+        fields[#fields + 1] = ARGV[k]
+      end
+      redis.call('HSET', jobkey, unpack(fields))
+      redis.call('SET', P .. 'req:' .. req, job, 'EX', request_ttl)
+      push(lane, guild, user, job, seq)
+      reply = {'ok', job, now}
+    end
+  end
+  replies[#replies + 1] = reply
+  i = i + n + 1
 end
-local d = P .. 'depth'
-local total = tonumber(redis.call('HGET', d, 'all') or '0')
-if global_cap > 0 and total >= global_cap then
-  return {'full_global', total, global_cap}
-end
-local in_guild = tonumber(redis.call('HGET', d, 'guild:' .. guild) or '0')
-if guild_cap > 0 and in_guild >= guild_cap then
-  return {'full_guild', in_guild, guild_cap}
-end
-local jobkey = P .. 'job:' .. job
-if redis.call('EXISTS', jobkey) == 1 then
-  return {'id_taken'}
-end
-local now = now_s()
-local seq = redis.call('INCR', P .. 'seq')
-local fields = {}
-for i = 10, #ARGV do
-  fields[#fields + 1] = ARGV[i]
-end
-redis.call('HSET', jobkey, unpack(fields))
-redis.call('HSET', jobkey, 'status', 'queued', 'created_at', fmt(now), 'updated_at', fmt(now),
-  'seq', seq, 'lane', lane)
-redis.call('SET', P .. 'req:' .. req, job)
-push(lane, guild, user, job, seq)
-return {'ok', job, fmt(now)}
+return replies

@@ -12,7 +12,6 @@ if f[1] ~= 'queued' then
 end
 local lane, guild, user = f[2], f[3], f[4]
 local L = lane_key(lane)
-local state = L .. ':state'
 local eps = 1e-9
 
 -- claims a peer with pass `p` and `depth` jobs gets before the one at target pass `t`
@@ -42,8 +41,12 @@ local ahead = in_guild
 local guilds = redis.call('ZRANGE', L .. ':guilds', 0, -1, 'WITHSCORES')
 for i = 1, #guilds, 2 do
   if guilds[i] ~= guild then
-    local depth = tonumber(redis.call('HGET', state, 'gd:' .. guilds[i]) or '0')
+    local depth = tonumber(redis.call('HGET', L .. ':depth', 'gd:' .. guilds[i]) or '0')
     ahead = ahead + before(tonumber(guilds[i + 1]), depth, gpass + in_guild, guilds[i], guild)
   end
 end
-return {'ok', ahead, tonumber(redis.call('HGET', P .. 'depth', 'lane:' .. lane) or '0')}
+local lane_depth = 0
+for _, n in ipairs(redis.call('HVALS', L .. ':depth')) do
+  lane_depth = lane_depth + (tonumber(n) or 0)
+end
+return {'ok', ahead, lane_depth}

@@ -3,20 +3,15 @@
 -- The attempt is not counted. Returns {'queued'} | {'cancelled'} | {'stale', status}
 local job, token, retention, reason = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local jobkey = P .. 'job:' .. job
-local f = redis.call('HMGET', jobkey, 'status', 'lease', 'cancel_requested', 'lane',
-  'guild_id', 'user_id', 'seq')
-if f[1] ~= 'running' or f[2] ~= token then
-  return {'stale', f[1] or ''}
+local m = meta(jobkey)
+if m.status ~= 'running' or m.lease ~= token then
+  return {'stale', m.status or ''}
 end
-local now = now_s()
-if f[3] == '1' then
-  finalize(jobkey, job, 'cancelled', now, retention, '{}', nil)
+local now = fmt(now_s())
+if m.cancel_requested == '1' then
+  finalize(jobkey, job, m, 'cancelled', now, retention, '{}', nil)
   return {'cancelled'}
 end
-redis.call('HINCRBY', jobkey, 'attempts', -1)
-redis.call('HSET', jobkey, 'status', 'queued', 'updated_at', fmt(now))
-redis.call('HDEL', jobkey, 'lease', 'worker_id', 'started_at')
-redis.call('ZREM', P .. 'leases', job)
-push(f[4], f[5], f[6], job, tonumber(f[7]))
-emit(jobkey, job, 'requeued', now, '{"reason":' .. cjson.encode(reason) .. '}')
+m.attempts = redis.call('HINCRBY', jobkey, 'attempts', -1)
+requeue(jobkey, job, m, now, '{"reason":' .. cjson.encode(reason) .. '}')
 return {'queued'}

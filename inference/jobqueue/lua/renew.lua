@@ -1,5 +1,5 @@
--- Heartbeat and progress. ARGV: prefix, events_maxlen, lease_seconds, step, total,
---   job1, token1, job2, token2, ...   (step/total empty for a plain heartbeat)
+-- Heartbeat and progress. ARGV: prefix, events_maxlen, lease_seconds, step, total, then
+--   per job: job, token   (step/total empty for a plain heartbeat)
 -- Extends each lease the caller still holds. Returns one code per job:
 -- 0 = the lease is lost (another worker or the reaper took it), 1 = held,
 -- 2 = held and a cancel was requested (stop at this step).
@@ -15,8 +15,10 @@ for i = 6, #ARGV, 2 do
   else
     redis.call('ZADD', P .. 'leases', 'XX', now + lease, job)
     if step ~= '' then
-      redis.call('HSET', jobkey, 'updated_at', fmt(now))
-      emit(jobkey, job, 'progress', now, '{"step":' .. tonumber(step) .. ',"total":' .. tonumber(total) .. '}')
+      local at = fmt(now)
+      redis.call('HSET', jobkey, 'updated_at', at)
+      emit(job, 'progress', at, '{"step":' .. tonumber(step) .. ',"total":' .. tonumber(total) .. '}',
+        meta(jobkey))
     end
     out[#out + 1] = (f[3] == '1') and 2 or 1
   end

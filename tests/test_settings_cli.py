@@ -1,0 +1,78 @@
+"""Settings from the environment and the ``reelbot`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from inference.jobqueue import JobQueue, QueueSettings
+from tests.conftest import make_job
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_settings_come_from_the_environment() -> None:
+    settings = QueueSettings.from_env(
+        {"REDIS_URL": "redis://cache:6379/2", "REELBOT_LEASE_SECONDS": "30", "REELBOT_GUILD_CAP": "7"}
+    )
+    assert (settings.redis_url, settings.lease_seconds, settings.guild_cap) == (
+        "redis://cache:6379/2",
+        30.0,
+        7,
+    )
+    assert settings.retention_seconds == 7 * 24 * 3600  # finished jobs are kept a week by default
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REELBOT_GUILD_CAP": "lots"}, "REELBOT_GUILD_CAP='lots' is not a valid int"),
+        ({"REELBOT_HEARTBEAT_SECONDS": "10"}, "must be at most half of REELBOT_LEASE_SECONDS"),
+        ({"REELBOT_MAX_ATTEMPTS": "0"}, "REELBOT_MAX_ATTEMPTS must be at least 1"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        QueueSettings.from_env(env)
+
+
+def test_cli_reports_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REELBOT_LEASE_SECONDS", "soon")
+    assert main(["queue", "status"]) == 2
+    assert "REELBOT_LEASE_SECONDS='soon' is not a valid float" in capsys.readouterr().err
+
+
+async def test_queue_status_shows_depth_per_lane_and_guild(queue: JobQueue) -> None:
+    for guild in ("1", "1", "2"):
+        await queue.enqueue(make_job(guild=guild))
+    env = os.environ | {"REDIS_URL": queue.settings.redis_url, "REELBOT_NAMESPACE": queue.settings.namespace}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "queue", "status", "--json"], cwd=ROOT, env=env,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["queued"] == 3
+    assert report["lanes"]["cogvideox-2b"] == {"queued": 2 + 1, "workers": 0}
+    assert report["guilds"] == {"1": 2, "2": 1}
+
+
+def test_cli_explains_an_unreachable_redis() -> None:
+    env = os.environ | {"REDIS_URL": "redis://127.0.0.1:1/0"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "queue", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "cannot reach Redis" in out.stderr and "REDIS_URL" in out.stderr
