@@ -31,10 +31,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from inference.contract import GenerationSpec, JobRecord, ModelId  # noqa: E402
-from inference.jobqueue import EventConsumer, JobQueue, QueueSettings, connect, new_job_id  # noqa: E402
-from inference.jobqueue.localredis import RedisServer  # noqa: E402
-from inference.jobqueue.worker import JobContext, Worker  # noqa: E402
+from inference.contract import GenerationSpec, JobRecord, ModelId
+from inference.jobqueue import EventConsumer, JobQueue, QueueSettings, connect, new_job_id
+from inference.jobqueue import loop as event_loop
+from inference.jobqueue.localredis import RedisServer
+from inference.jobqueue.worker import JobContext, Worker
 
 LANE = ModelId.COGVIDEOX_2B.value
 
@@ -65,7 +66,7 @@ async def _slow(ctx: JobContext) -> dict[str, Any]:
     return {}
 
 
-def worker_main(url: str, namespace: str, kind: str, concurrency: int, worker_id: str) -> None:
+def worker_main(url: str, namespace: str, kind: str, concurrency: int, worker_id: str, loop: str) -> None:
     async def run() -> None:
         settings = QueueSettings(redis_url=url, namespace=namespace, global_cap=0, guild_cap=0)
         async with connect(url) as redis:
@@ -74,14 +75,14 @@ def worker_main(url: str, namespace: str, kind: str, concurrency: int, worker_id
                 JobQueue(redis, settings), [LANE], handler, concurrency=concurrency, worker_id=worker_id
             ).run()
 
-    asyncio.run(run())
+    event_loop.run(run(), loop=loop)
 
 
 def spawn_worker(
-    url: str, namespace: str, kind: str, concurrency: int, worker_id: str
+    url: str, namespace: str, kind: str, concurrency: int, worker_id: str, loop: str = "asyncio"
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, __file__, "--worker", url, namespace, kind, str(concurrency), worker_id],
+        [sys.executable, __file__, "--worker", url, namespace, kind, str(concurrency), worker_id, loop],
         cwd=ROOT,
     )
 
@@ -95,15 +96,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def bench_cycle(url: str, jobs: int, concurrency: int, redis_pid: int) -> dict[str, Any]:
+async def bench_cycle(url: str, jobs: int, concurrency: int, redis_pid: int, loop: str) -> dict[str, Any]:
     """Enqueue ``jobs``, let one worker process run them, read every result event."""
-    namespace = f"cycle{concurrency}"
+    namespace = f"cycle-{loop}-{concurrency}"
     settings = QueueSettings(redis_url=url, namespace=namespace, global_cap=0, guild_cap=0)
     async with connect(url) as redis:
         queue = JobQueue(redis, settings)
         consumer = EventConsumer(redis, settings.keys, "bench", "producer", batch=500)
         await consumer.ensure_group()
-        worker = spawn_worker(url, namespace, "instant", concurrency, "bench-worker")
+        worker = spawn_worker(url, namespace, "instant", concurrency, "bench-worker", loop)
         while not await redis.exists(settings.keys.worker("bench-worker")):
             await asyncio.sleep(0.05)
         records = [job(n) for n in range(jobs)]
@@ -224,27 +225,32 @@ async def _drop(redis: Any, namespace: str) -> None:
 # -------------------------------------------------------------------------- main
 
 
-async def run_all(
-    url: str, redis_pid: int, only: str | None, repeats: int, jobs: int, concurrency: list[int]
+def run_all(
+    url: str, redis_pid: int, only: str | None, repeats: int, jobs: int, settings: list[tuple[str, int]]
 ) -> dict[str, Any]:
+    """Run the chosen benchmarks; each throughput run gets a fresh event loop of its kind."""
     results: dict[str, Any] = {}
     if only in (None, "cycle"):
-        runs: dict[int, list[dict[str, Any]]] = {c: [] for c in concurrency}
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = {s: [] for s in settings}
         for _ in range(repeats):  # interleaved, so noise hits every setting alike
-            for concurrency, out in runs.items():
-                out.append(
-                    await bench_cycle(url, jobs if concurrency > 1 else jobs // 4, concurrency, redis_pid)
-                )
-        results["cycle"] = {
-            str(c): {"median_jobs_per_s": statistics.median(r["jobs_per_s"] for r in out), "runs": out}
-            for c, out in runs.items()
-        }
+            for (loop, concurrency), out in runs.items():
+                count = jobs if concurrency > 1 else jobs // 4
+                out.append(event_loop.run(bench_cycle(url, count, concurrency, redis_pid, loop), loop=loop))
+        results["cycle"] = [
+            {
+                "loop": loop,
+                "concurrency": concurrency,
+                "median_jobs_per_s": statistics.median(r["jobs_per_s"] for r in out),
+                "runs": out,
+            }
+            for (loop, concurrency), out in runs.items()
+        ]
     if only in (None, "recovery"):
-        results["recovery"] = [await bench_recovery(url) for _ in range(max(1, repeats // 2))]
+        results["recovery"] = [asyncio.run(bench_recovery(url)) for _ in range(max(1, repeats // 2))]
     if only in (None, "latency"):
-        results["latency"] = [await bench_latency(url, g, 10_000, 2000) for g in (100, 1000, 10_000)]
+        results["latency"] = [asyncio.run(bench_latency(url, g, 10_000, 2000)) for g in (100, 1000, 10_000)]
     if only in (None, "memory"):
-        results["memory"] = await bench_memory(url, 10_000)
+        results["memory"] = asyncio.run(bench_memory(url, 10_000))
     return results
 
 
@@ -252,17 +258,19 @@ def report(results: dict[str, Any]) -> str:
     lines = []
     if "cycle" in results:
         lines += [
-            "| worker concurrency | median jobs/s | runs | CPU µs/job: redis, worker, producer |",
-            "| --- | --- | --- | --- |",
+            "| event loop | worker concurrency | median jobs/s | runs "
+            "| median CPU µs/job: redis, worker, producer |",
+            "| --- | --- | --- | --- | --- |",
         ]
-        for c, r in results["cycle"].items():
+        for r in results["cycle"]:
             runs = ", ".join(f"{x['jobs_per_s']:.0f}" for x in r["runs"])
             cpu = {
                 k: statistics.median(x["cpu_us_per_job"][k] for x in r["runs"])
                 for k in ("redis", "worker", "producer")
             }
+            cpu_text = f"{cpu['redis']:.0f}, {cpu['worker']:.0f}, {cpu['producer']:.0f}"
             lines.append(
-                f"| {c} | {r['median_jobs_per_s']:.0f} | {runs} | {cpu['redis']:.0f}, {cpu['worker']:.0f}, {cpu['producer']:.0f} |"
+                f"| {r['loop']} | {r['concurrency']} | {r['median_jobs_per_s']:.0f} | {runs} | {cpu_text} |"
             )
         lines.append("")
     if "recovery" in results:
@@ -286,8 +294,8 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
-        url, namespace, kind, concurrency, worker_id = sys.argv[2:7]
-        worker_main(url, namespace, kind, int(concurrency), worker_id)
+        url, namespace, kind, concurrency, worker_id, loop = sys.argv[2:8]
+        worker_main(url, namespace, kind, int(concurrency), worker_id, loop)
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -297,22 +305,22 @@ def main() -> None:
         "--repeats", type=int, default=5, help="runs per throughput setting (median reported)"
     )
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs per throughput run")
-    parser.add_argument("--concurrency", default="1,16,64", help="worker concurrency settings to compare")
+    parser.add_argument(
+        "--cycle",
+        default="asyncio:1,asyncio:64,uvloop:1,uvloop:64",
+        help="event loop:worker concurrency settings to compare side by side",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--redis-arg", action="append", default=[], help="extra redis-server argument (repeatable)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer(Path(tmp) / "redis").start()
+        server = RedisServer(Path(tmp) / "redis", None, *args.redis_arg).start()
         try:
-            results = asyncio.run(
-                run_all(
-                    server.url,
-                    server.process.pid,
-                    args.only,
-                    args.repeats,
-                    args.jobs,
-                    [int(c) for c in args.concurrency.split(",")],
-                )
-            )
+            settings = [(item.split(":")[0], int(item.split(":")[1])) for item in args.cycle.split(",")]
+            assert server.process is not None
+            results = run_all(server.url, server.process.pid, args.only, args.repeats, args.jobs, settings)
         finally:
             server.stop()
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}

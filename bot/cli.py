@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from inference.contract import ModelId
 from inference.jobqueue import JobQueue, QueueError, QueueSettings, check_server, connect
+from inference.jobqueue import loop as event_loop
 from inference.jobqueue.localredis import RedisServer, ping
 
 log = logging.getLogger("reelbot")
@@ -42,8 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reelbot: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        code: int = asyncio.run(args.handler(args, settings))
-    except QueueError as exc:
+        code: int = event_loop.run(
+            args.handler(args, settings), loop=os.environ.get("REELBOT_EVENT_LOOP", "auto")
+        )
+    except (QueueError, ValueError) as exc:
         print(f"reelbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -75,19 +79,21 @@ async def _status(args: argparse.Namespace, settings: QueueSettings) -> int:
         queue = JobQueue(redis, settings)
         depth = await queue.depth()
         lanes = [await queue.lane_stats(m.value) for m in ModelId]
-        report = {
-            "queued": depth.get("all", 0),
-            "running": await queue.running(),
-            "lanes": {s.lane: {"queued": s.depth, "workers": s.workers} for s in lanes},
-            "guilds": {k.removeprefix("guild:"): v for k, v in depth.items() if k.startswith("guild:")},
-        }
+        running = await queue.running()
+    guilds = {k.removeprefix("guild:"): v for k, v in depth.items() if k.startswith("guild:")}
+    report = {
+        "queued": depth.get("all", 0),
+        "running": running,
+        "lanes": {s.lane: {"queued": s.depth, "workers": s.workers} for s in lanes},
+        "guilds": guilds,
+    }
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     print(f"queued {report['queued']}, running {report['running']}")
     for s in lanes:
         print(f"  {s.lane:<22} queued {s.depth:>5}  workers {s.workers}")
-    busiest = sorted(report["guilds"].items(), key=lambda kv: -kv[1])[:10]
+    busiest = sorted(guilds.items(), key=lambda kv: -kv[1])[:10]
     for guild, count in busiest:
         print(f"  guild {guild}: {count} queued")
     return 0
@@ -146,8 +152,6 @@ async def _serve_queue(queue: JobQueue) -> None:
             depth = await queue.depth()
             log.info("queue: %d queued, %d running", depth.get("all", 0), await queue.running())
         ticks += 1
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=queue.settings.reap_interval_seconds)
-        except TimeoutError:
-            pass
     log.info("queue service stopped")

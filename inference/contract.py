@@ -280,7 +280,7 @@ class JobRecord:
         if unknown:
             raise ContractError(f"unknown job record fields: {sorted(unknown)}")
         try:
-            status = JobStatus(data.get("status"))
+            status = JobStatus(str(data.get("status")))
         except ValueError:
             raise ContractError(f"unknown job status {data.get('status')!r}") from None
         result = data.get("result")
@@ -292,7 +292,7 @@ class JobRecord:
             guild_id=_typed(data, "guild_id", str),
             channel_id=_typed(data, "channel_id", str),
             user_id=_typed(data, "user_id", str),
-            spec=GenerationSpec.from_dict(data.get("spec")),
+            spec=GenerationSpec.from_dict(data.get("spec")),  # type: ignore[arg-type]  # checked inside
             status=status,
             weight=_float(data, "weight", 1.0),
             attempts=_typed(data, "attempts", int, 0),
@@ -323,8 +323,8 @@ class JobRecord:
         return out
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str] | Mapping[bytes, bytes]) -> JobRecord:
-        """Rebuild a record from its Redis hash; raises ContractError when it is malformed."""
+    def from_fields(cls, fields: Mapping[Any, Any]) -> JobRecord:
+        """Rebuild a record from its Redis hash (str or bytes); raises ContractError when malformed."""
         raw = {_text(k): _text(v) for k, v in fields.items()}
         if not raw:
             raise ContractError("job record is empty")
@@ -387,7 +387,7 @@ class JobEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str] | Mapping[bytes, bytes]) -> JobEvent:
+    def from_fields(cls, fields: Mapping[Any, Any]) -> JobEvent:
         raw = {_text(k): _text(v) for k, v in fields.items()}
         _check_version(_int_or_none(raw.get("v")), "job event")
         try:

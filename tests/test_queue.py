@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -28,6 +29,9 @@ async def test_enqueue_records_the_job_with_server_time(queue: JobQueue) -> None
     assert queued.job.status is JobStatus.QUEUED
     assert queued.job.created_at > 1.7e9
     assert queued.job.spec == job.spec
+    # what the enqueue script wrote reads back as the very record that was sent
+    stored = await queue.get(job.id)
+    assert stored == replace(job, created_at=queued.job.created_at, updated_at=queued.job.created_at)
     assert await queue.depth() == {"all": 1, "guild:100": 1}
     assert (await queue.lane_stats(T2V)).depth == 1
 
@@ -190,8 +194,6 @@ async def test_release_hands_the_job_back_without_counting_the_attempt(queue: Jo
 async def test_queue_full_is_refused_clearly_and_keeps_what_was_queued(
     redis, settings: QueueSettings
 ) -> None:
-    from dataclasses import replace
-
     queue = JobQueue(redis, replace(settings, global_cap=3, guild_cap=2))
     kept = [(await queue.enqueue(make_job(guild="1"))).job.id for _ in range(2)]
     with pytest.raises(QueueFull, match=r"this server's queue already holds 2 .* limit is 2"):
@@ -270,7 +272,5 @@ async def test_malformed_record_is_a_contract_error_not_a_crash(queue: JobQueue)
 
 
 async def test_enqueue_rejects_a_job_that_is_not_fresh(queue: JobQueue) -> None:
-    from dataclasses import replace
-
     with pytest.raises(ContractError, match="fresh job"):
         await queue.enqueue(replace(make_job(), status=JobStatus.RUNNING))

@@ -100,11 +100,17 @@ class JobQueue:
         if job.status is not JobStatus.QUEUED or job.attempts:
             raise ContractError("only a fresh job in status 'queued' can be enqueued")
         fields = job.to_fields()
-        for name in ("status", "created_at", "updated_at"):  # the script sets these
-            del fields[name]
-        item = [job.id, job.request_id, job.lane, job.guild_id, job.user_id]
-        for pair in fields.items():
-            item.extend(pair)
+        item = (
+            job.id,
+            job.request_id,
+            job.lane,
+            job.guild_id,
+            job.user_id,
+            job.channel_id,
+            fields["weight"],
+            fields["max_attempts"],
+            fields["spec"],
+        )
         header = (
             self._prefix,
             self.settings.events_maxlen,
@@ -112,7 +118,7 @@ class JobQueue:
             self.settings.guild_cap,
             self.settings.retention_seconds,
         )
-        reply = await self._scripts.item("enqueue", header, (len(item), *item))
+        reply = await self._scripts.item("enqueue", header, item)
         kind = reply[0]
         if kind == "ok":
             log.info("job %s queued lane=%s guild=%s", job.id, job.lane, job.guild_id)
@@ -150,7 +156,7 @@ class JobQueue:
             JobNotFound: no such job.
             ContractError: the stored record is malformed or from another version.
         """
-        fields = await self.redis.hgetall(self.keys.job(job_id))  # type: ignore[misc]
+        fields = await self.redis.hgetall(self.keys.job(job_id))
         if not fields:
             raise JobNotFound(job_id)
         return JobRecord.from_fields(fields)
@@ -170,7 +176,7 @@ class JobQueue:
         if reply[0] != "ok":
             return None
         ahead, lane_depth = int(reply[1]), int(reply[2])
-        lane = await self.redis.hget(self.keys.job(job_id), "lane")  # type: ignore[misc]
+        lane = await self.redis.hget(self.keys.job(job_id), "lane")
         stats = await self.lane_stats(str(lane))
         eta = None
         if stats.workers:
@@ -231,16 +237,18 @@ class JobQueue:
 
     async def _renew(self, leases: Iterable[Lease], step: str, total: str) -> dict[str, int]:
         header = (self._prefix, self.settings.events_maxlen, self.settings.lease_seconds, step, total)
-        pending = [
-            (lease.job_id, self._scripts.item("renew", header, (lease.job_id, lease.token)))
-            for lease in leases
-        ]
-        codes = await asyncio.gather(*(call for _, call in pending))
-        return {job_id: int(code) for (job_id, _), code in zip(pending, codes, strict=True)}
+        leases = list(leases)
+        if len(leases) == 1:  # the common case (a job's own heartbeat) needs no gather
+            code = await self._scripts.item("renew", header, (leases[0].job_id, leases[0].token))
+            return {leases[0].job_id: int(code)}
+        codes = await asyncio.gather(
+            *(self._scripts.item("renew", header, (lease.job_id, lease.token)) for lease in leases)
+        )
+        return {lease.job_id: int(code) for lease, code in zip(leases, codes, strict=True)}
 
     async def cancel_requested(self, lease: Lease) -> bool:
         """Whether the bot asked for this running job to stop (checked at every step)."""
-        flag = await self.redis.hget(self.keys.job(lease.job_id), "cancel_requested")  # type: ignore[misc]
+        flag = await self.redis.hget(self.keys.job(lease.job_id), "cancel_requested")
         return flag == "1"
 
     async def complete(self, lease: Lease, result: dict[str, Any]) -> None:
@@ -310,18 +318,19 @@ class JobQueue:
             )
         return result
 
-    async def wait_for_work(self, lanes: Sequence[str], timeout: float) -> None:
-        """Block until a job is queued in one of ``lanes`` or ``timeout`` seconds pass."""
+    async def wait_for_work(self, lanes: Sequence[str], seconds: float) -> None:
+        """Block until a job is queued in one of ``lanes`` or ``seconds`` pass."""
         if lanes:
             keys = [self.keys.lane_wake(lane) for lane in lanes]
-            await self.redis.blpop(keys, timeout=max(timeout, 0.01))  # type: ignore[misc]
+            await self.redis.blpop(keys, timeout=max(seconds, 0.01))
 
     async def register_worker(self, worker_id: str, lanes: Sequence[str], info: dict[str, str]) -> None:
         """Announce a live worker and the lanes it serves (call with every heartbeat)."""
         now = time.time()
         ttl = max(int(self.settings.lease_seconds * 2), 5)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.worker(worker_id), mapping={**info, "lanes": ",".join(lanes), "seen": now})
+            record = {**info, "lanes": ",".join(lanes), "seen": str(now)}
+            pipe.hset(self.keys.worker(worker_id), mapping=record)  # type: ignore[arg-type]
             pipe.expire(self.keys.worker(worker_id), ttl)
             for lane in lanes:
                 pipe.zadd(self.keys.lane_workers(lane), {worker_id: now})
@@ -339,7 +348,7 @@ class JobQueue:
 
     async def depth(self) -> dict[str, int]:
         """Queued jobs: ``all`` and ``guild:<id>`` counts (per lane: :meth:`lane_stats`)."""
-        raw = await self.redis.hgetall(self.keys.depth())  # type: ignore[misc]
+        raw: dict[str, str] = await self.redis.hgetall(self.keys.depth())  # type: ignore[assignment]
         return {k: int(v) for k, v in raw.items()}
 
     async def lane_stats(self, lane: str) -> LaneStats:
@@ -360,9 +369,9 @@ class JobQueue:
     async def guild_depth(self, guild_id: str, lane: str | None = None) -> int:
         """Queued jobs of one guild, in one lane or in all lanes."""
         if lane is None:
-            value = await self.redis.hget(self.keys.depth(), f"guild:{guild_id}")  # type: ignore[misc]
+            value = await self.redis.hget(self.keys.depth(), f"guild:{guild_id}")
         else:
-            value = await self.redis.hget(self.keys.lane_depth(lane), f"gd:{guild_id}")  # type: ignore[misc]
+            value = await self.redis.hget(self.keys.lane_depth(lane), f"gd:{guild_id}")
         return int(value or 0)
 
     async def running(self) -> int:

@@ -78,7 +78,8 @@ class EventConsumer:
         self._backlog = True
 
     async def _xread(self, start: str, block_ms: int | None) -> list[Delivery]:
-        reply = await self.redis.xreadgroup(
+        reply: list[tuple[str, list[tuple[str, dict[str, str] | None]]]] | None
+        reply = await self.redis.xreadgroup(  # type: ignore[assignment]
             self.group, self.consumer, {self.stream: start}, count=self.batch, block=block_ms
         )
         return [_parse(entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]

@@ -47,22 +47,10 @@ class RedisServer:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_file = self.data_dir / "redis.log"
+        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
+        command += ["--logfile", str(log_file), "--protected-mode", "yes", *DURABLE_ARGS, *self.extra_args]
         self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.data_dir),
-                "--logfile",
-                str(log_file),
-                "--protected-mode",
-                "yes",
-                *DURABLE_ARGS,
-                *self.extra_args,
-            ],  # fmt: skip
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

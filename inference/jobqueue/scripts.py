@@ -51,6 +51,7 @@ class ScriptRunner:
         self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in sources.items()}
         self._pending: list[_Call] = []
         self._merged: dict[tuple[str, tuple[Any, ...]], _Call] = {}
+        self._in_flight: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def __call__(self, name: str, *args: Any) -> Any:
         """Run script ``name`` with ``args``; returns its reply."""
@@ -80,7 +81,9 @@ class ScriptRunner:
 
     def _flush(self) -> None:
         batch, self._pending, self._merged = self._pending, [], {}
-        asyncio.ensure_future(self._send(batch))
+        task = asyncio.ensure_future(self._send(batch))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def _send(self, batch: list[_Call]) -> None:
         try:
@@ -121,7 +124,7 @@ class ScriptRunner:
         if len(batch) == 1:
             call = batch[0]
             try:
-                return [await self.redis.evalsha(self._sha[call.name], 0, *call.argv())]  # type: ignore[misc]
+                return [await self.redis.evalsha(self._sha[call.name], 0, *call.argv())]
             except NoScriptError as exc:
                 return [exc]
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -165,13 +165,13 @@ class Worker:
         self._active.pop(task, None)
         self._wake.set()
 
-    async def _idle(self, timeout: float, can_take_more: bool) -> None:
+    async def _idle(self, seconds: float, can_take_more: bool) -> None:
         """Wait for a free slot, a stop, or (with a free slot) the lanes' doorbell."""
         woken = asyncio.ensure_future(self._wake.wait())
         waits: set[asyncio.Future[Any]] = {woken}
         if can_take_more:
-            waits.add(asyncio.ensure_future(self.queue.wait_for_work(self.lanes, min(timeout, 1.0))))
-        done, pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waits.add(asyncio.ensure_future(self.queue.wait_for_work(self.lanes, min(seconds, 1.0))))
+        done, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for fut in pending:
             fut.cancel()
         for fut in done:
@@ -251,13 +251,11 @@ class Worker:
         if not self._active:
             return
         log.info("stopping: waiting up to %.0fs for %d job(s)", self.grace_seconds, len(self._active))
-        done, pending = await asyncio.wait(list(self._active), timeout=self.grace_seconds)
+        _, pending = await asyncio.wait(list(self._active), timeout=self.grace_seconds)
         for task in pending:
             lease = self._active[task]
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            try:
+            with contextlib.suppress(LeaseLost):  # the reaper got there first: nothing to hand back
                 await self.queue.release(lease, "the worker was stopped")
-            except LeaseLost:
-                pass

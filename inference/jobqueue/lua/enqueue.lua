@@ -1,7 +1,8 @@
 -- Enqueues one or more jobs. ARGV: prefix, events_maxlen, global_cap, guild_cap,
--- request_ttl, then per job: n, job_id, request_id, lane, guild, user, field1, value1, ...
--- (n counts what follows). The request id is remembered for request_ttl seconds, far
--- longer than Discord replays an interaction.
+-- request_ttl, then per job: job_id, request_id, lane, guild, user, channel, weight,
+-- max_attempts, spec_json. The hash written is JobRecord.to_fields() of a fresh job (the
+-- contract tests read it back). The request id is remembered for request_ttl seconds,
+-- far longer than Discord replays an interaction.
 -- Returns one reply per job, in order: {'ok', job_id, created_at} | {'replay', job_id}
 --   | {'full_global', depth, cap} | {'full_guild', depth, cap} | {'id_taken'}
 local global_cap, guild_cap, request_ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
@@ -9,8 +10,7 @@ local now = fmt(now_s())
 local replies = {}
 local i = 6
 while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  local job, req, lane, guild, user = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local job, req, lane, guild, user = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local reply
   local existing = redis.call('GET', P .. 'req:' .. req)
   if existing then
@@ -27,17 +27,16 @@ while i <= #ARGV do
       reply = {'id_taken'}
     else
       local seq = redis.call('INCR', P .. 'seq')
-      local fields = {'status', 'queued', 'created_at', now, 'updated_at', now, 'seq', seq, 'lane', lane}
-      for k = i + 6, i + n do
-        fields[#fields + 1] = ARGV[k]
-      end
-      redis.call('HSET', jobkey, unpack(fields))
+      redis.call('HSET', jobkey, 'v', '1', 'id', job, 'request_id', req, 'guild_id', guild,
+        'user_id', user, 'channel_id', ARGV[i + 5], 'weight', ARGV[i + 6],
+        'max_attempts', ARGV[i + 7], 'spec', ARGV[i + 8], 'attempts', '0', 'cancel_requested', '0',
+        'status', 'queued', 'created_at', now, 'updated_at', now, 'seq', seq, 'lane', lane)
       redis.call('SET', P .. 'req:' .. req, job, 'EX', request_ttl)
       push(lane, guild, user, job, seq)
       reply = {'ok', job, now}
     end
   end
   replies[#replies + 1] = reply
-  i = i + n + 1
+  i = i + 9
 end
 return replies
