@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +78,30 @@ def test_cli_explains_an_unreachable_redis() -> None:
     )
     assert out.returncode == 1
     assert "cannot reach Redis" in out.stderr and "REDIS_URL" in out.stderr
+
+
+async def test_reelbot_run_reaps_expired_leases_and_stops_on_sigint(queue: JobQueue) -> None:
+    job = (await queue.enqueue(make_job())).job
+    await queue.claim("a-worker-that-dies", ["cogvideox-2b"])
+    env = os.environ | {
+        "REDIS_URL": queue.settings.redis_url,
+        "REELBOT_NAMESPACE": queue.settings.namespace,
+        "REELBOT_LEASE_SECONDS": "1",
+        "REELBOT_HEARTBEAT_SECONDS": "0.5",
+        "REELBOT_REAP_INTERVAL_SECONDS": "0.2",
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(100):
+            if (await queue.get(job.id)).status == "queued":
+                break
+            await asyncio.sleep(0.1)
+        assert (await queue.get(job.id)).status == "queued"  # back in the queue for a live worker
+    finally:
+        service.send_signal(signal.SIGINT)
+        _, err = service.communicate(timeout=30)
+    assert service.returncode == 0, err
+    assert "reaped expired leases: 1 requeued" in err
+    assert "queue service stopped" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -161,6 +162,37 @@ async def test_a_worker_serving_two_lanes_alternates_between_them(queue: JobQueu
     lanes = ["t" if job_id in t2v else "i" for job_id in order]
     assert sorted(order) == sorted(t2v + i2v)
     assert lanes in (["t", "i"] * 3, ["i", "t"] * 3)
+
+
+def key_patterns(keys) -> list[re.Pattern[str]]:
+    """A regular expression per Keys builder, so a key the Lua scripts made can be matched."""
+    patterns = []
+    for name in dir(keys):
+        fn = getattr(keys, name)
+        if name.startswith("_") or not callable(fn) or name == "lane_from_key":
+            continue
+        argc = fn.__code__.co_argcount - 1
+        sample = fn(*[f"\0{i}\0" for i in range(argc)])
+        regex = re.escape(sample)
+        for i in range(argc):
+            regex = regex.replace(re.escape(f"\0{i}\0"), "[^:]+")
+        patterns.append(re.compile(f"^{regex}$"))
+    return patterns
+
+
+async def test_every_key_the_scripts_write_is_one_the_contract_names(queue: JobQueue) -> None:
+    for i in range(3):
+        await queue.enqueue(make_job(guild=str(i + 1), user=str(i + 1)))
+    await queue.enqueue(make_job(model=ModelId.COGVIDEOX_5B_I2V))
+    await queue.register_worker("w1", [LANE], {})
+    [lease] = await queue.claim("w1", [LANE])
+    await queue.progress(lease, 1, 2)
+    await queue.cancel((await queue.enqueue(make_job(user="9"))).job.id)
+    patterns = key_patterns(queue.keys)
+    seen = [key async for key in queue.redis.scan_iter(f"{queue.keys.prefix}*")]
+    assert len(seen) > 10
+    strays = [key for key in seen if not any(p.match(key) for p in patterns)]
+    assert strays == []
 
 
 async def test_every_key_left_behind_expires_or_is_structural(queue: JobQueue) -> None:

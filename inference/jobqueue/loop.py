@@ -23,6 +23,7 @@ def run(main: Coroutine[Any, Any, T], *, loop: str = "auto") -> T:
         ModuleNotFoundError: ``loop="uvloop"`` and uvloop is not installed.
     """
     if loop not in {"auto", "uvloop", "asyncio"}:
+        main.close()  # never started: close it so Python does not warn about it
         raise ValueError(f"unknown event loop {loop!r}: use auto, uvloop or asyncio")
     if loop != "asyncio":
         try:
