@@ -113,20 +113,25 @@ async def _reap_forever(queue: JobQueue) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_stop_hands_an_unfinished_job_back_to_the_queue(queue: JobQueue) -> None:
-    job = (await queue.enqueue(make_job())).job
+async def stop_while_running(queue: JobQueue, seconds: float, grace: float) -> None:
+    """Start a worker on a job that takes ``seconds``, stop it once the job has started."""
     started = asyncio.Event()
 
-    async def forever(ctx: JobContext) -> dict[str, Any]:
+    async def render_for(ctx: JobContext) -> dict[str, Any]:
         started.set()
-        await asyncio.sleep(3600)
-        return {}
+        await asyncio.sleep(seconds)
+        return {"clip": "made it"}
 
-    worker = Worker(queue, [LANE], forever, grace_seconds=0.2)
+    worker = Worker(queue, [LANE], render_for, grace_seconds=grace)
     task = asyncio.create_task(worker.run())
     await started.wait()
     worker.stop()
     await asyncio.wait_for(task, 5)
+
+
+async def test_stop_hands_an_unfinished_job_back_to_the_queue(queue: JobQueue) -> None:
+    job = (await queue.enqueue(make_job())).job
+    await stop_while_running(queue, seconds=3600, grace=0.2)
     record = await queue.get(job.id)
     assert (record.status, record.attempts) == (JobStatus.QUEUED, 0)
     assert (await queue.depth())["all"] == 1
@@ -134,18 +139,7 @@ async def test_stop_hands_an_unfinished_job_back_to_the_queue(queue: JobQueue) -
 
 async def test_stop_lets_a_job_finish_inside_the_grace_period(queue: JobQueue) -> None:
     job = (await queue.enqueue(make_job())).job
-    started = asyncio.Event()
-
-    async def short(ctx: JobContext) -> dict[str, Any]:
-        started.set()
-        await asyncio.sleep(0.2)
-        return {"clip": "made it"}
-
-    worker = Worker(queue, [LANE], short, grace_seconds=5)
-    task = asyncio.create_task(worker.run())
-    await started.wait()
-    worker.stop()
-    await asyncio.wait_for(task, 5)
+    await stop_while_running(queue, seconds=0.2, grace=5)
     assert (await queue.get(job.id)).result == {"clip": "made it"}
 
 

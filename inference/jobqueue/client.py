@@ -96,7 +96,6 @@ class JobQueue:
         Raises:
             QueueFull: the global or the guild cap is reached; nothing was queued.
         """
-        check_lane_name(job.lane)
         if job.status is not JobStatus.QUEUED or job.attempts:
             raise ContractError("only a fresh job in status 'queued' can be enqueued")
         fields = job.to_fields()
@@ -176,8 +175,7 @@ class JobQueue:
         if reply[0] != "ok":
             return None
         ahead, lane_depth = int(reply[1]), int(reply[2])
-        lane = await self.redis.hget(self.keys.job(job_id), "lane")
-        stats = await self.lane_stats(str(lane))
+        stats = await self.lane_stats(str(reply[3]))
         eta = None
         if stats.workers:
             rounds = math.floor(ahead / stats.workers)

@@ -55,11 +55,7 @@ class JobContext:
             LeaseLost: the job was taken over; stop working on it.
             JobCancelled: a cancel was requested.
         """
-        code = (await self.queue.renew([self.lease]))[self.lease.job_id]
-        if code == 0:
-            raise LeaseLost(self.lease.job_id, "taken over")
-        if code == 2:
-            raise JobCancelled(self.lease.job_id)
+        self._raise_for((await self.queue.renew([self.lease]))[self.lease.job_id])
 
     async def step(self, step: int, total: int) -> None:
         """Call at every step: publishes progress at most once per interval and raises
@@ -67,13 +63,15 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_progress >= self.progress_interval or step >= total:
             self._last_progress = now
-            code = await self.queue.progress(self.lease, step, total)
-            if code == 0:
-                raise LeaseLost(self.lease.job_id, "taken over")
-            cancelled = code == 2
-        else:
-            cancelled = await self.queue.cancel_requested(self.lease)
-        if cancelled:
+            self._raise_for(await self.queue.progress(self.lease, step, total))
+        elif await self.queue.cancel_requested(self.lease):
+            raise JobCancelled(self.lease.job_id)
+
+    def _raise_for(self, code: int) -> None:
+        """Act on a renew code: 0 = lease lost, 2 = cancel requested, 1 = carry on."""
+        if code == 0:
+            raise LeaseLost(self.lease.job_id, "taken over")
+        if code == 2:
             raise JobCancelled(self.lease.job_id)
 
 
@@ -178,37 +176,37 @@ class Worker:
             if not fut.cancelled() and fut.exception() is not None:
                 log.warning("waiting for work failed: %s", fut.exception())
 
-    async def _execute(self, lease: Lease) -> None:
-        ctx = JobContext(lease, self.queue, self.progress_interval)
-        started = time.monotonic()
-        outcome = "succeeded"
+    async def _render(self, ctx: JobContext) -> tuple[str, Callable[[], Awaitable[None]]]:
+        """Run the handler; returns the outcome and how to record it.
+
+        LeaseLost and cancellation propagate: there is nothing to record then.
+        """
+        lease = ctx.lease
         try:
-            try:
-                result = await asyncio.wait_for(self.handler(ctx), timeout=self.job_timeout)
-                self._finishing.add(lease.job_id)
-            except JobCancelled:
-                self._finishing.add(lease.job_id)
-                outcome = "cancelled"
-                await self.queue.finish_cancelled(lease)
-            except TimeoutError:
-                self._finishing.add(lease.job_id)
-                outcome = "failed"
-                await self.queue.fail(lease, f"rendering took longer than the {self.job_timeout:g} s limit")
-            except PermanentJobError as exc:
-                self._finishing.add(lease.job_id)
-                outcome = "failed"
-                await self.queue.fail(lease, str(exc))
-            except (LeaseLost, asyncio.CancelledError):
-                raise
-            except Exception as exc:
-                self._finishing.add(lease.job_id)
-                outcome = "failed"
-                log.exception("job %s crashed the handler", lease.job_id)
-                await self.queue.fail(
-                    lease, f"rendering failed ({type(exc).__name__}); the team can look it up by job id"
-                )
-            else:
-                await self.queue.complete(lease, result)
+            result = await asyncio.wait_for(self.handler(ctx), timeout=self.job_timeout)
+        except JobCancelled:
+            return "cancelled", lambda: self.queue.finish_cancelled(lease)
+        except TimeoutError:
+            reason = f"rendering took longer than the {self.job_timeout:g} s limit"
+        except PermanentJobError as exc:
+            reason = str(exc)
+        except (LeaseLost, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.exception("job %s crashed the handler", lease.job_id)
+            reason = f"rendering failed ({type(exc).__name__}); the team can look it up by job id"
+        else:
+            return "succeeded", lambda: self.queue.complete(lease, result)
+        return "failed", lambda: self.queue.fail(lease, reason)
+
+    async def _execute(self, lease: Lease) -> None:
+        started = time.monotonic()
+        outcome = "interrupted"
+        try:
+            outcome, record = await self._render(JobContext(lease, self.queue, self.progress_interval))
+            # recording gives the lease up: the heartbeat must not report that as a lost lease
+            self._finishing.add(lease.job_id)
+            await record()
         except LeaseLost:
             outcome = "lost"
             log.warning("job %s: lease lost, dropping it", lease.job_id)
@@ -216,9 +214,6 @@ class Worker:
             # the outcome could not be recorded; the lease expires and the job runs again
             outcome = "unrecorded"
             log.exception("job %s: could not record the outcome", lease.job_id)
-        except asyncio.CancelledError:
-            outcome = "interrupted"
-            raise
         finally:
             self._finishing.discard(lease.job_id)
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1

@@ -1,6 +1,6 @@
 -- ARGV: prefix, events_maxlen (unused), job
 -- Estimates how many queued jobs will be claimed before this one, replaying the fair
--- round-robin with unit weights. Returns {'ok', ahead, lane_depth} | {status} when the
+-- round-robin with unit weights. Returns {'ok', ahead, lane_depth, lane} | {status} when the
 -- job is not queued | {'missing'}.
 local job = ARGV[3]
 local f = redis.call('HMGET', P .. 'job:' .. job, 'status', 'lane', 'guild_id', 'user_id')
@@ -49,4 +49,4 @@ local lane_depth = 0
 for _, n in ipairs(redis.call('HVALS', L .. ':depth')) do
   lane_depth = lane_depth + (tonumber(n) or 0)
 end
-return {'ok', ahead, lane_depth}
+return {'ok', ahead, lane_depth, lane}
