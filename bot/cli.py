@@ -5,6 +5,9 @@
     reelbot queue check     Redis version and durability settings
     reelbot queue reap      reclaim expired leases once
     reelbot queue cancel ID cancel one job
+    reelbot worker          the GPU inference daemon (also ``python -m inference``)
+    reelbot generate TEXT   one clip through the queue and a worker, to check a GPU box
+    reelbot make-tiny-model DIR   a tiny random-weight pipeline for smoke tests
 
 This module is the one place that reads the environment; heavy imports happen inside
 the subcommand that needs them.
@@ -27,6 +30,7 @@ from inference.contract import ModelId
 from inference.jobqueue import JobQueue, QueueError, QueueSettings, check_server, connect
 from inference.jobqueue import loop as event_loop
 from inference.jobqueue.localredis import RedisServer, ping
+from inference.settings import WorkerSettings
 
 log = logging.getLogger("reelbot")
 
@@ -40,13 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = QueueSettings.from_env(os.environ)
+        args.worker_settings = _worker_settings(args)
     except ValueError as exc:
         print(f"reelbot: configuration error: {exc}", file=sys.stderr)
         return 2
+    from inference.pipelines import ModelLoadError
+
     try:
         code: int = event_loop.run(
             args.handler(args, settings), loop=os.environ.get("REELBOT_EVENT_LOOP", "auto")
         )
+    except ModelLoadError as exc:
+        print(f"reelbot: cannot start: {exc}", file=sys.stderr)
+        return 2
     except (QueueError, ValueError) as exc:
         print(f"reelbot: {exc}", file=sys.stderr)
         return 1
@@ -71,7 +81,76 @@ def _parser() -> argparse.ArgumentParser:
     cancel = qsub.add_parser("cancel", help="cancel one job")
     cancel.add_argument("job_id")
     cancel.set_defaults(handler=_cancel)
+
+    worker = sub.add_parser("worker", help="run the GPU inference daemon (models load once, stay warm)")
+    _model_options(worker)
+    worker.set_defaults(handler=_worker)
+    gen = sub.add_parser("generate", help="render one clip through the queue and a worker")
+    gen.add_argument("prompt", help="what the video shows")
+    gen.add_argument("--image", type=Path, help="animate this PNG, JPEG or WEBP (needs an I2V model)")
+    gen.add_argument("--seed", type=int, help="reuse a seed to get the same clip again")
+    gen.add_argument("-o", "--output", type=Path, default=Path("reelbot.mp4"), help="where to write the MP4")
+    _model_options(gen)
+    gen.set_defaults(handler=_generate)
+    tiny = sub.add_parser("make-tiny-model", help="write a tiny random-weight pipeline (smoke tests only)")
+    tiny.add_argument("directory", type=Path)
+    tiny.add_argument("--i2v", action="store_true", help="an image-to-video pipeline (like cogvideox-5b-i2v)")
+    tiny.add_argument("--like", type=ModelId, choices=list(ModelId), help="the model it stands in for")
+    tiny.set_defaults(handler=_make_tiny_model)
     return parser
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="ID|DIR",
+        help="a model id or a saved pipeline directory (repeat for more; default: REELBOT_MODELS)",
+    )
+    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: REELBOT_DEVICE, auto)")
+    parser.add_argument("--offload", choices=("none", "model", "sequential"), help="memory mode")
+
+
+def _worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    settings = WorkerSettings.from_env(os.environ)
+    changes = {
+        name: getattr(args, name) for name in ("device", "offload") if getattr(args, name, None) is not None
+    }
+    if getattr(args, "models", None):
+        changes["models"] = tuple(args.models)
+    return settings.replace(**changes) if changes else settings
+
+
+async def _worker(args: argparse.Namespace, settings: QueueSettings) -> int:
+    from inference.run import run_worker
+
+    return await run_worker(args.worker_settings, settings)
+
+
+async def _generate(args: argparse.Namespace, settings: QueueSettings) -> int:
+    from inference.run import generate
+
+    return await generate(
+        args.prompt,
+        args.output,
+        args.worker_settings,
+        settings,
+        image=args.image,
+        seed=args.seed,
+        redis_was_configured="REDIS_URL" in os.environ,
+    )
+
+
+async def _make_tiny_model(args: argparse.Namespace, settings: QueueSettings) -> int:
+    from inference.tiny import make_tiny_model
+
+    like = args.like or (ModelId.COGVIDEOX_5B_I2V if args.i2v else ModelId.COGVIDEOX_2B)
+    if args.i2v and not like.image_to_video:
+        raise ValueError(f"--i2v and --like {like} disagree: {like} is a text-to-video model")
+    make_tiny_model(args.directory, like)
+    print(f"wrote a tiny {like} stand-in to {args.directory} (random weights: it renders noise)")
+    return 0
 
 
 async def _status(args: argparse.Namespace, settings: QueueSettings) -> int:

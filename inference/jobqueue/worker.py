@@ -76,6 +76,9 @@ class JobContext:
 
 
 Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
+#: told how each job ended: (lease, outcome, seconds); outcomes are succeeded, failed,
+#: cancelled, lost (another worker took it over), unrecorded and interrupted
+OutcomeHook = Callable[[Lease, str, float], None]
 
 
 class Worker:
@@ -92,6 +95,8 @@ class Worker:
         job_timeout: float | None = None,
         grace_seconds: float = 30.0,
         progress_interval: float = 1.0,
+        on_outcome: OutcomeHook | None = None,
+        info: dict[str, str] | None = None,
     ) -> None:
         if not lanes:
             raise ValueError("a worker needs at least one lane (model) to serve")
@@ -99,6 +104,9 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency, self.job_timeout = concurrency, job_timeout
         self.grace_seconds, self.progress_interval = grace_seconds, progress_interval
+        self.on_outcome = on_outcome
+        #: shown in the worker's heartbeat record (``reelbot queue status`` and admins)
+        self.info = {**(info or {}), "pid": str(os.getpid())}
         self._active: dict[asyncio.Task[None], Lease] = {}
         self._stopping = asyncio.Event()
         #: set when a job ends or stop() is called: the loop looks at its slots again
@@ -106,6 +114,11 @@ class Worker:
         self._turn = 0
         self._finishing: set[str] = set()
         self.outcomes: dict[str, int] = {}
+
+    @property
+    def active(self) -> int:
+        """Jobs running now."""
+        return len(self._active)
 
     def stop(self) -> None:
         """Stop claiming; running jobs get the grace period, then go back to the queue."""
@@ -116,7 +129,7 @@ class Worker:
         """Serve until :meth:`stop` (or, with ``burst``, until the lanes are empty)."""
         settings = self.queue.settings
         log.info("worker %s serving %s", self.worker_id, ", ".join(self.lanes))
-        await self.queue.register_worker(self.worker_id, self.lanes, {"pid": str(os.getpid())})
+        await self.queue.register_worker(self.worker_id, self.lanes, self.info)
         beat = asyncio.create_task(self._heartbeat())
         next_reap = 0.0
         try:
@@ -217,20 +230,17 @@ class Worker:
         finally:
             self._finishing.discard(lease.job_id)
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            log.info(
-                "job %s %s attempt=%d elapsed=%.2fs",
-                lease.job_id,
-                outcome,
-                lease.job.attempts,
-                time.monotonic() - started,
-            )
+            elapsed = time.monotonic() - started
+            log.info("job %s %s attempt=%d elapsed=%.2fs", lease.job_id, outcome, lease.job.attempts, elapsed)
+            if self.on_outcome is not None:
+                self.on_outcome(lease, outcome, elapsed)
 
     async def _heartbeat(self) -> None:
         every = self.queue.settings.heartbeat_seconds
         while True:
             await asyncio.sleep(every)
             try:
-                await self.queue.register_worker(self.worker_id, self.lanes, {"pid": str(os.getpid())})
+                await self.queue.register_worker(self.worker_id, self.lanes, self.info)
                 codes = await self.queue.renew(list(self._active.values()))
             except Exception:
                 log.exception("heartbeat failed; retrying in %.1fs", every)

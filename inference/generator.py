@@ -1,0 +1,171 @@
+"""Rendering one clip with a loaded pipeline: the recipe, the prompt limit, the step hook.
+
+Runs synchronously (the daemon calls it on its GPU thread). Progress and cancel reach
+it through ``on_step``, which diffusers calls after every denoising step: raising there
+stops the job at once. (Setting the pipeline's interrupt flag instead would still pay
+for the VAE decode, the slowest single stage of a short clip.)
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from inference.contract import GenerationSpec, ModelId
+from inference.images import fit_to_frame
+from inference.pipelines import LoadedModel
+
+log = logging.getLogger(__name__)
+
+StepHook = Callable[[int, int], None]
+
+
+class OutOfMemory(Exception):
+    """The GPU ran out of memory; the cache was emptied and the worker can go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A finished clip, before encoding."""
+
+    #: uint8 RGB, shaped (frames, height, width, 3)
+    frames: np.ndarray[Any, np.dtype[np.uint8]]
+    fps: int
+    seed: int
+    steps: int
+    guidance: float
+    prompt: str
+    #: the prompt was longer than the model's token window and was cut at a word boundary
+    prompt_shortened: bool
+    render_seconds: float
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+
+class Generator:
+    """Renders specs with the models a worker loaded."""
+
+    def __init__(self, models: Mapping[ModelId, LoadedModel]) -> None:
+        self.models = dict(models)
+
+    def render(self, spec: GenerationSpec, image: Image.Image | None, on_step: StepHook) -> Rendered:
+        """Render ``spec`` (with ``image`` for image-to-video models).
+
+        Raises:
+            OutOfMemory: the GPU ran out of memory (already cleaned up).
+            Whatever ``on_step`` raises, unchanged (cancel, lost lease, stop).
+        """
+        import torch
+
+        loaded = self.models[spec.model]
+        recipe = loaded.recipe
+        pipe = loaded.pipe
+        steps = spec.steps or recipe.steps
+        guidance = recipe.guidance if spec.guidance is None else spec.guidance
+        seed = secrets.randbelow(2**32) if spec.seed is None else spec.seed
+        prompt, shortened = fit_prompt(pipe.tokenizer, spec.prompt, recipe.max_tokens)
+        negative, _ = fit_prompt(pipe.tokenizer, spec.negative_prompt, recipe.max_tokens)
+
+        def step_end(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            on_step(index + 1, steps)
+            return tensors
+
+        kwargs: dict[str, Any] = {
+            "prompt": prompt,
+            "negative_prompt": negative or None,
+            "num_inference_steps": steps,
+            "guidance_scale": guidance,
+            "use_dynamic_cfg": recipe.dynamic_cfg,
+            "num_frames": recipe.frames,
+            "height": recipe.height,
+            "width": recipe.width,
+            "max_sequence_length": recipe.max_tokens,
+            # a CPU generator: the same seed gives the same clip on any GPU
+            "generator": torch.Generator("cpu").manual_seed(seed),
+            "output_type": "np",
+            "callback_on_step_end": step_end,
+        }
+        if spec.model.image_to_video:
+            if image is None:
+                raise ValueError(f"{spec.model} needs an input image")
+            kwargs["image"] = fit_to_frame(image, recipe.width, recipe.height)
+        started = time.monotonic()
+        try:
+            with torch.inference_mode():
+                output = pipe(**kwargs)
+        except torch.OutOfMemoryError as exc:
+            del exc  # the traceback holds the tensors that filled the GPU
+            release_memory()
+            raise OutOfMemory(
+                f"the GPU ran out of memory rendering {spec.model} ({recipe.frames} frames at "
+                f"{recipe.width}x{recipe.height})"
+            ) from None
+        frames = np.asarray(output.frames[0])
+        return Rendered(
+            frames=to_uint8(frames),
+            fps=recipe.fps,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            prompt=prompt,
+            prompt_shortened=shortened,
+            render_seconds=time.monotonic() - started,
+        )
+
+
+def fit_prompt(tokenizer: Any, text: str, max_tokens: int) -> tuple[str, bool]:
+    """``text`` cut at a word boundary to fit ``max_tokens`` (end-of-text token included).
+
+    Returns:
+        The text to use and whether it was shortened.
+    """
+    if not text or _token_count(tokenizer, text) <= max_tokens:
+        return text, False
+    words = text.split()
+    low, high = 0, len(words)  # the longest prefix that fits has between low and high words
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _token_count(tokenizer, " ".join(words[:middle])) <= max_tokens:
+            low = middle
+        else:
+            high = middle - 1
+    if low == 0:  # a single word longer than the window: cut the characters instead
+        ids = tokenizer(text, add_special_tokens=False).input_ids[: max_tokens - 1]
+        return tokenizer.decode(ids, skip_special_tokens=True).strip(), True
+    return " ".join(words[:low]), True
+
+
+def _token_count(tokenizer: Any, text: str) -> int:
+    # verbose=False: counting a long prompt is not an error worth a warning
+    return len(tokenizer(text, add_special_tokens=True, verbose=False).input_ids)
+
+
+def to_uint8(frames: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """Pipeline output (floats in [0, 1]) as uint8 RGB."""
+    if frames.dtype == np.uint8:
+        return frames
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+def release_memory() -> None:
+    """Give cached GPU memory back after a failure, so the next job starts clean."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()

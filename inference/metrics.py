@@ -1,0 +1,136 @@
+"""The worker's health and Prometheus metrics, served by aiohttp on ``/healthz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+_JOB_BUCKETS = (1, 5, 15, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600)
+_WAIT_BUCKETS = (0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class WorkerMetrics:
+    """The counters one worker keeps; each worker has its own registry."""
+
+    def __init__(self, gpu_memory: Callable[[], dict[str, float]] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.jobs = Counter(
+            "reelbot_worker_jobs", "Jobs ended, by model and outcome", ["model", "outcome"], registry=r
+        )
+        self.job_seconds = Histogram(
+            "reelbot_worker_job_seconds",
+            "Seconds from claim to recorded outcome",
+            ["model"],
+            buckets=_JOB_BUCKETS,
+            registry=r,
+        )
+        self.steps_per_second = Gauge(
+            "reelbot_worker_steps_per_second",
+            "Denoising steps per second of the last clip",
+            ["model"],
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "reelbot_worker_queue_wait_seconds",
+            "Seconds a job waited in the queue before this worker started it",
+            ["model"],
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.running = Gauge("reelbot_worker_running_jobs", "Jobs rendering now", registry=r)
+        self.gpu_memory = Gauge(
+            "reelbot_worker_gpu_memory_bytes", "GPU memory: allocated, reserved, peak", ["kind"], registry=r
+        )
+        self._gpu_memory = gpu_memory
+
+    def render(self) -> bytes:
+        """The exposition text, with GPU memory read at scrape time."""
+        if self._gpu_memory is not None:
+            for kind, value in self._gpu_memory().items():
+                self.gpu_memory.labels(kind).set(value)
+        return generate_latest(self.registry)
+
+
+def cuda_memory() -> dict[str, float]:
+    """Allocated, reserved and peak bytes on the current CUDA device."""
+    import torch
+
+    return {
+        "allocated": float(torch.cuda.memory_allocated()),
+        "reserved": float(torch.cuda.memory_reserved()),
+        "peak": float(torch.cuda.max_memory_allocated()),
+    }
+
+
+@dataclass
+class Health:
+    """What ``/healthz`` reports; the daemon updates it."""
+
+    worker_id: str
+    models: Sequence[str]
+    device: str
+    started: float = field(default_factory=time.time)
+    #: last time the worker loop talked to Redis successfully
+    last_contact: float = field(default_factory=time.time)
+    stuck: str | None = None
+    stopping: bool = False
+    #: a worker that has not reached Redis for this long is unhealthy
+    contact_limit: float = 60.0
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        silent = time.time() - self.last_contact
+        problems = []
+        if self.stuck:
+            problems.append(self.stuck)
+        if silent > self.contact_limit:
+            problems.append(f"no contact with Redis for {silent:.0f} s")
+        if self.stopping:
+            problems.append("stopping")
+        body = {
+            "status": "ok" if not problems else "unhealthy",
+            "problems": problems,
+            "worker_id": self.worker_id,
+            "models": list(self.models),
+            "device": self.device,
+            "uptime_seconds": round(time.time() - self.started, 1),
+        }
+        return not problems, body
+
+
+class HealthServer:
+    """Serves ``/healthz`` (200 or 503, JSON) and ``/metrics`` on ``host:port``."""
+
+    def __init__(self, health: Health, metrics: WorkerMetrics, host: str, port: int) -> None:
+        self.health, self.metrics, self.host, self.port = health, metrics, host, port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        """Start serving; returns the bound port (useful with port 0)."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        ok, body = self.health.report()
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,187 @@
+"""Each CogVideoX model's recommended recipe: weights, precision, scheduler, frame grid.
+
+Standard library only, so that the bot can show frames, fps and limits without loading
+torch. The values follow the CogVideo project's own guidance (model cards and its
+``cli_demo.py``); the generator applies them, and a model directory may override the
+frame grid and step count with a ``reelbot.json`` file (the smoke-test model does, so
+that it renders on a CPU in seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inference.contract import ModelId
+
+#: the file in a model directory that overrides recipe fields (see :meth:`Recipe.with_overrides`)
+OVERRIDES_FILE = "reelbot.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """How to load and run one model."""
+
+    model: ModelId
+    #: Hugging Face Hub id of the published weights
+    hub_id: str
+    #: the precision the model was trained in: "float16" or "bfloat16"
+    dtype: str
+    #: "ddim" (CogVideoXDDIMScheduler) or "dpm" (CogVideoXDPMScheduler), both with trailing spacing
+    scheduler: str
+    frames: int
+    fps: int
+    height: int
+    width: int
+    #: the text encoder's window: longer prompts are shortened at a word boundary
+    max_tokens: int
+    steps: int = 50
+    guidance: float = 6.0
+    #: guidance that ramps up over the steps; CogVideo's demo pairs it with the DPM
+    #: scheduler and turns it off with DDIM ("for DDIM scheduler, it should be False")
+    dynamic_cfg: bool = True
+    #: models whose text encoder and VAE are the same weights can share them in one worker
+    family: str = ""
+
+    @property
+    def image_to_video(self) -> bool:
+        return self.model.image_to_video
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Recipe:
+        """A copy with frame grid, steps or guidance changed (from a ``reelbot.json``).
+
+        Raises:
+            ValueError: an unknown field, or a value that does not fit the model.
+        """
+        allowed = {"frames", "fps", "height", "width", "steps", "guidance", "max_tokens"}
+        unknown = set(overrides) - allowed - {"model"}
+        if unknown:
+            raise ValueError(
+                f"{OVERRIDES_FILE}: unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}"
+            )
+        changed = dataclasses.replace(self, **{k: v for k, v in overrides.items() if k in allowed})
+        changed.check()
+        return changed
+
+    def check(self) -> None:
+        """Raise ValueError when the frame grid cannot be rendered by CogVideoX."""
+        # the VAE compresses 4 frames into one latent frame and 8x8 pixels into one latent
+        # pixel, and the transformer patches 2x2 latent pixels: the grid must divide evenly
+        if (self.frames - 1) % 4 != 0:
+            raise ValueError(f"{self.model}: frames must be 4k+1 (e.g. 49 or 81), not {self.frames}")
+        if self.height % 16 or self.width % 16:
+            raise ValueError(f"{self.model}: height and width must be multiples of 16")
+        if self.fps < 1 or self.steps < 1 or self.max_tokens < 2:
+            raise ValueError(f"{self.model}: fps, steps and max_tokens must be positive")
+
+
+_V1_5B = "cogvideox-5b"
+_V15 = "cogvideox-1.5-5b"
+
+RECIPES: dict[ModelId, Recipe] = {
+    ModelId.COGVIDEOX_2B: Recipe(
+        model=ModelId.COGVIDEOX_2B,
+        hub_id="THUDM/CogVideoX-2b",
+        dtype="float16",
+        scheduler="ddim",
+        frames=49,
+        fps=8,
+        height=480,
+        width=720,
+        max_tokens=226,
+        dynamic_cfg=False,
+        family="cogvideox-2b",
+    ),
+    ModelId.COGVIDEOX_5B: Recipe(
+        model=ModelId.COGVIDEOX_5B,
+        hub_id="THUDM/CogVideoX-5b",
+        dtype="bfloat16",
+        scheduler="dpm",
+        frames=49,
+        fps=8,
+        height=480,
+        width=720,
+        max_tokens=226,
+        family=_V1_5B,
+    ),
+    ModelId.COGVIDEOX_5B_I2V: Recipe(
+        model=ModelId.COGVIDEOX_5B_I2V,
+        hub_id="THUDM/CogVideoX-5b-I2V",
+        dtype="bfloat16",
+        scheduler="dpm",
+        frames=49,
+        fps=8,
+        height=480,
+        width=720,
+        max_tokens=226,
+        family=_V1_5B,
+    ),
+    # 1.5: its pipeline's default size is wrong for these weights; pass 768x1360 explicitly
+    ModelId.COGVIDEOX15_5B: Recipe(
+        model=ModelId.COGVIDEOX15_5B,
+        hub_id="THUDM/CogVideoX1.5-5B",
+        dtype="bfloat16",
+        scheduler="dpm",
+        frames=81,
+        fps=16,
+        height=768,
+        width=1360,
+        max_tokens=224,
+        family=_V15,
+    ),
+    ModelId.COGVIDEOX15_5B_I2V: Recipe(
+        model=ModelId.COGVIDEOX15_5B_I2V,
+        hub_id="THUDM/CogVideoX1.5-5B-I2V",
+        dtype="bfloat16",
+        scheduler="dpm",
+        frames=81,
+        fps=16,
+        height=768,
+        width=1360,
+        max_tokens=224,
+        family=_V15,
+    ),
+}
+
+
+def recipe_for(model: ModelId | str) -> Recipe:
+    """The recipe of ``model``.
+
+    Raises:
+        ValueError: not a model Reelbot knows; the message lists the ones it does.
+    """
+    try:
+        return RECIPES[ModelId(model)]
+    except ValueError:
+        known = ", ".join(m.value for m in ModelId)
+        raise ValueError(f"unknown model {model!r}; Reelbot serves {known}") from None
+
+
+def read_overrides(directory: Path) -> dict[str, Any]:
+    """The ``reelbot.json`` of a model directory, or ``{}`` when it has none.
+
+    Raises:
+        ValueError: the file is not a JSON object.
+    """
+    path = directory / OVERRIDES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return data

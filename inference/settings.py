@@ -1,0 +1,107 @@
+"""The GPU worker's settings, read once from the environment (``REELBOT_<NAME>``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+OFFLOAD_MODES = ("none", "model", "sequential")
+STORAGE_KINDS = ("redis", "s3")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How a worker loads its models, renders, stores clips and reports its health."""
+
+    #: what to load: model ids (``cogvideox-2b``), directories saved with ``save_pretrained``
+    #: (the model is recognised from its configs), or ``ID=DIR`` / ``ID=HUB_ID``
+    models: tuple[str, ...] = ("cogvideox-2b",)
+    #: "auto" (CUDA when present), "cuda", "cuda:1" or "cpu"
+    device: str = "auto"
+    #: "none" (fastest), "model" (whole models move to the GPU in turn) or
+    #: "sequential" (layer by layer: least memory, several times slower)
+    offload: str = "none"
+    vae_tiling: bool = True
+    vae_slicing: bool = True
+    #: torch.compile the transformer (minutes of warm-up at start, faster steps after)
+    compile: bool = False
+    #: a job still rendering after this long fails (0 = no limit)
+    job_timeout_seconds: float = 1800.0
+    #: on SIGTERM, how long the running job may finish before it goes back to the queue
+    grace_seconds: float = 60.0
+    #: after a time limit or a stop, how long the render thread gets to notice before the
+    #: worker declares itself stuck and exits (a supervisor restarts it)
+    stuck_seconds: float = 30.0
+    #: at most one progress event per this many seconds
+    progress_interval: float = 1.0
+    #: where clips and input images go: "redis" (no extra infrastructure) or "s3"
+    storage: str = "redis"
+    #: how long a clip stays in Redis storage (S3: the bucket's lifecycle rule decides)
+    clip_ttl_seconds: int = 2 * 24 * 3600
+    s3_bucket: str = ""
+    s3_prefix: str = "reelbot/"
+    s3_region: str = ""
+    s3_endpoint_url: str = ""
+    #: how long a presigned S3 link stays valid (SigV4 allows at most 7 days)
+    link_seconds: int = 24 * 3600
+    #: the /healthz and /metrics endpoint (port 0 = off)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9108
+    #: x264 quality (lower = better and bigger; 18 is visually lossless for most clips)
+    video_crf: int = 18
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("REELBOT_MODELS is empty: name at least one model, e.g. cogvideox-2b")
+        if self.offload not in OFFLOAD_MODES:
+            raise ValueError(f"REELBOT_OFFLOAD={self.offload!r}: use one of {', '.join(OFFLOAD_MODES)}")
+        if self.storage not in STORAGE_KINDS:
+            raise ValueError(f"REELBOT_STORAGE={self.storage!r}: use one of {', '.join(STORAGE_KINDS)}")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("REELBOT_STORAGE=s3 needs REELBOT_S3_BUCKET: the bucket clips go to")
+        if not 60 <= self.link_seconds <= 7 * 24 * 3600:
+            raise ValueError("REELBOT_LINK_SECONDS must be between 60 and 604800 (7 days)")
+        if self.clip_ttl_seconds < 60:
+            raise ValueError("REELBOT_CLIP_TTL_SECONDS must be at least 60")
+        if not 0 <= self.video_crf <= 51:
+            raise ValueError("REELBOT_VIDEO_CRF must be between 0 and 51")
+        for name in ("job_timeout_seconds", "grace_seconds", "stuck_seconds", "progress_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"REELBOT_{name.upper()} must not be negative")
+
+    def replace(self, **changes: Any) -> WorkerSettings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
+        """Build settings from ``REELBOT_*`` variables (lists are comma-separated).
+
+        Raises:
+            ValueError: a variable does not parse; the message names it.
+        """
+        values: dict[str, Any] = {}
+        defaults = cls()
+        for f in fields(cls):
+            name = f"REELBOT_{f.name.upper()}"
+            if name in environ:
+                values[f.name] = _parse(name, environ[name], getattr(defaults, f.name))
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}={raw!r}: use true or false")
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    kind = type(default)
+    try:
+        return kind(raw)  # type: ignore[call-arg]
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None

@@ -1,0 +1,120 @@
+"""A tiny, random-weight CogVideoX pipeline, built offline, for smoke tests.
+
+It has the real components (a T5 tokenizer and encoder, the CogVideoX transformer and
+3D VAE, the scheduler) at toy sizes, saved with ``save_pretrained`` so that the worker
+loads it through the same code as the published weights. It renders noise, not video,
+in about a second on a CPU: it proves that the plumbing works, nothing about quality.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inference.contract import ModelId
+from inference.recipes import OVERRIDES_FILE, recipe_for
+
+#: what the tiny models can stand in for (1.5's temporal patching is not modelled)
+TINY_LIKE = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B, ModelId.COGVIDEOX_5B_I2V)
+_WORDS = "a an the of on in with and at bee flower cat dog city night rain sea sky".split()  # noqa: SIM905
+_TEXT_TOKENS = 32
+_FRAMES, _HEIGHT = 9, 64
+
+
+def make_tiny_model(directory: Path, like: ModelId = ModelId.COGVIDEOX_2B, *, seed: int = 0) -> Path:
+    """Write a tiny pipeline shaped like ``like`` into ``directory`` and return it.
+
+    Models of one family built with the same seed share identical text encoder and VAE
+    weights, as the published 5b and 5b-I2V do, so one worker can share them.
+
+    Raises:
+        ValueError: ``like`` is a model the tiny builder cannot imitate.
+    """
+    import diffusers
+    import torch
+
+    if like not in TINY_LIKE:
+        raise ValueError(f"a tiny model can stand in for {', '.join(TINY_LIKE)}, not {like}")
+    recipe = recipe_for(like)
+    width = round(_HEIGHT * recipe.aspect / 16) * 16
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        tokenizer, text_encoder = _text_parts()
+        torch.manual_seed(seed + 1)
+        vae = _vae()
+        torch.manual_seed(seed + 2)
+        transformer = _transformer(like, width)
+    pipeline_class = (
+        diffusers.CogVideoXImageToVideoPipeline if like.image_to_video else diffusers.CogVideoXPipeline
+    )
+    scheduler_class = (
+        diffusers.CogVideoXDDIMScheduler if recipe.scheduler == "ddim" else diffusers.CogVideoXDPMScheduler
+    )
+    pipe: Any = pipeline_class(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=scheduler_class(),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(directory)
+    overrides = {"model": like.value, "frames": _FRAMES, "height": _HEIGHT, "width": width, "steps": 4}
+    (directory / OVERRIDES_FILE).write_text(json.dumps(overrides, indent=2) + "\n")
+    return directory
+
+
+def _text_parts() -> tuple[Any, Any]:
+    """A T5 tokenizer made in-process (a Unigram vocabulary of letters and a few words)."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    # T5's layout: <pad>=0, </s>=1, <unk>=2, then the pieces; letters spell out any word
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    pieces += [(chr(c), -4.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(str(d), -4.0) for d in range(10)]
+    pieces += [("\u2581" + w, -1.0) for w in _WORDS]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=_TEXT_TOKENS)
+    config = T5Config(vocab_size=len(pieces), d_model=32, d_kv=8, num_heads=4, num_layers=1, d_ff=37)
+    return tokenizer, T5EncoderModel(config)
+
+
+def _vae() -> Any:
+    from diffusers import AutoencoderKLCogVideoX
+
+    return AutoencoderKLCogVideoX(  # type: ignore[no-untyped-call]
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
+
+
+def _transformer(like: ModelId, width: int) -> Any:
+    from diffusers import CogVideoXTransformer3DModel
+
+    five_b = like != ModelId.COGVIDEOX_2B
+    return CogVideoXTransformer3DModel(  # type: ignore[no-untyped-call]
+        # rotary embeddings split each head into 1/4 time, 3/8 height, 3/8 width: 16 divides evenly
+        num_attention_heads=2,
+        attention_head_dim=16,
+        # image-to-video models see the image latents stacked on the noise
+        in_channels=8 if like.image_to_video else 4,
+        out_channels=4,
+        time_embed_dim=4,
+        text_embed_dim=32,
+        num_layers=1,
+        sample_width=width // 8,
+        sample_height=_HEIGHT // 8,
+        sample_frames=_FRAMES,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=_TEXT_TOKENS,
+        use_rotary_positional_embeddings=five_b,
+        use_learned_positional_embeddings=like.image_to_video,
+    )
