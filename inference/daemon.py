@@ -236,8 +236,12 @@ class Daemon:
         self.health.stopping = True
         self.worker.stop()
 
-    async def run(self) -> int:
-        """Serve until stopped; returns the process exit code (0, or :data:`EXIT_STUCK`)."""
+    async def run(self, *, burst: bool = False) -> int:
+        """Serve until stopped (with ``burst``, until the lanes are empty).
+
+        Returns:
+            The process exit code: 0, or :data:`EXIT_STUCK`.
+        """
         if self.http is not None:
             self.port = await self.http.start()
             log.info(
@@ -245,7 +249,7 @@ class Daemon:
             )
         contact = asyncio.create_task(self._watch_redis())
         try:
-            await self.worker.run()
+            await self.worker.run(burst=burst)
         finally:
             contact.cancel()
             if self.http is not None:

@@ -48,8 +48,18 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
         ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(f"the image could not be read ({exc}); send a PNG, JPEG or WEBP") from None
-    # a fresh RGB copy: alpha flattened onto black, no EXIF or ICC carried over
-    return probe.convert("RGB")
+    return _clean_rgb(probe)
+
+
+def _clean_rgb(image: Image.Image) -> Image.Image:
+    """A fresh RGB image: transparency flattened onto black, no EXIF, ICC or text chunks."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+    rgb = image.convert("RGB")
+    clean = Image.new("RGB", rgb.size)
+    clean.paste(rgb)
+    return clean
 
 
 def fit_to_frame(image: Image.Image, width: int, height: int) -> Image.Image:

@@ -185,6 +185,7 @@ def _load_one(source: ModelSource, device: str, settings: WorkerSettings, donor:
             f"could not load {source.model} from {source.source}: {exc}. Check the directory, or the "
             "Hub id and network access (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE)"
         ) from exc
+    pipe.set_progress_bar_config(disable=True)  # progress goes to the queue, not to a tty
     _apply_recipe(pipe, recipe)
     _apply_memory(pipe, device, settings)
     limit = min(recipe.max_tokens, int(pipe.transformer.config.max_text_seq_length))

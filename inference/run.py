@@ -95,9 +95,9 @@ async def generate(
                 print(f"job {job.id}: {model}, rendering...", file=sys.stderr)
                 daemon = Daemon(queue, store, Generator(models), replace(settings, metrics_port=0))
                 progress = asyncio.create_task(_print_progress(redis, qs, job.id))
-                await daemon.worker.run(burst=True)
+                code = await daemon.run(burst=True)
                 progress.cancel()
-                return await _write_result(queue, store, job.id, out)
+                return code or await _write_result(queue, store, job.id, out)
             finally:
                 await store.aclose()
                 await _drop_namespace(redis, qs)

@@ -11,6 +11,7 @@ import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -95,3 +96,17 @@ def make_job(
         weight=weight,
         max_attempts=max_attempts,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight pipelines saved to disk, as ``reelbot make-tiny-model`` writes them:
+    ``2b`` (cogvideox-2b), ``5b`` (cogvideox-5b) and ``i2v`` (cogvideox-5b-i2v, same family as 5b)."""
+    from inference.tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "2b": make_tiny_model(root / "2b", ModelId.COGVIDEOX_2B),
+        "5b": make_tiny_model(root / "5b", ModelId.COGVIDEOX_5B),
+        "i2v": make_tiny_model(root / "i2v", ModelId.COGVIDEOX_5B_I2V),
+    }
