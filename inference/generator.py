@@ -107,7 +107,7 @@ class Generator:
         try:
             with torch.inference_mode():
                 output = pipe(**kwargs)
-        except torch.OutOfMemoryError as exc:
+        except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError since 2.5
             del exc  # the traceback holds the tensors that filled the GPU
             release_memory()
             raise OutOfMemory(

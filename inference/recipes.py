@@ -88,7 +88,7 @@ class Recipe:
 
 
 _V1_5B = "cogvideox-5b"
-_V15 = "cogvideox-1.5-5b"
+_V15 = "cogvideox1.5-5b"
 
 RECIPES: dict[ModelId, Recipe] = {
     ModelId.COGVIDEOX_2B: Recipe(

@@ -24,9 +24,9 @@ print(json.dumps({"modules": names, "loaded": sorted(m.split(".")[0] for m in sy
 
 # the modules importing the contract adds, beyond what the interpreter had at start-up
 CONTRACT_PROBE = """
-import sys
+import importlib, sys
 before = set(sys.modules)
-import inference.contract
+importlib.import_module(sys.argv[1])
 print(" ".join(set(sys.modules) - before))
 """
 
@@ -62,9 +62,11 @@ def test_importing_inference_never_loads_discord() -> None:
     assert "discord" not in loaded
 
 
-def test_importing_the_contract_loads_no_third_party_package() -> None:
+# the bot reads model recipes (frames, fps, limits) and worker settings without torch
+@pytest.mark.parametrize("module", ["inference.contract", "inference.recipes", "inference.settings"])
+def test_shared_modules_load_no_third_party_package(module: str) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", CONTRACT_PROBE],
+        [sys.executable, "-c", CONTRACT_PROBE, module],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     new = {name.split(".")[0] for name in out.stdout.split()}
