@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_daemon_overhead_bench_runs(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
+    command = [sys.executable, str(ROOT / "bench" / "daemon.py"), "--jobs", "2", "--warmup", "0"]
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "daemon.py"), "--jobs", "2", "--warmup", "0", "--json", str(out)],
+        [*command, "--json", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
