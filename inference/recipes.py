@@ -87,72 +87,50 @@ class Recipe:
             raise ValueError(f"{self.model}: fps, steps and max_tokens must be positive")
 
 
-_V1_5B = "cogvideox-5b"
-_V15 = "cogvideox1.5-5b"
+def _cogvideox1(
+    model: ModelId, hub_id: str, *, dtype: str = "bfloat16", scheduler: str = "dpm", dynamic_cfg: bool = True
+) -> Recipe:
+    """CogVideoX 1.0: 6 s at 8 fps, 720 x 480; the 5b models in bf16 with DPM."""
+    family = "cogvideox-2b" if model is ModelId.COGVIDEOX_2B else "cogvideox-5b"
+    return Recipe(
+        model,
+        hub_id,
+        dtype,
+        scheduler,
+        frames=49,
+        fps=8,
+        height=480,
+        width=720,
+        max_tokens=226,
+        dynamic_cfg=dynamic_cfg,
+        family=family,
+    )
+
+
+def _cogvideox15(model: ModelId, hub_id: str) -> Recipe:
+    """CogVideoX 1.5: 5 s at 16 fps, 1360 x 768, passed explicitly (the pipeline's default is wrong)."""
+    return Recipe(
+        model,
+        hub_id,
+        "bfloat16",
+        "dpm",
+        frames=81,
+        fps=16,
+        height=768,
+        width=1360,
+        max_tokens=224,
+        family="cogvideox1.5-5b",
+    )
+
 
 RECIPES: dict[ModelId, Recipe] = {
-    ModelId.COGVIDEOX_2B: Recipe(
-        model=ModelId.COGVIDEOX_2B,
-        hub_id="THUDM/CogVideoX-2b",
-        dtype="float16",
-        scheduler="ddim",
-        frames=49,
-        fps=8,
-        height=480,
-        width=720,
-        max_tokens=226,
-        dynamic_cfg=False,
-        family="cogvideox-2b",
+    ModelId.COGVIDEOX_2B: _cogvideox1(
+        ModelId.COGVIDEOX_2B, "THUDM/CogVideoX-2b", dtype="float16", scheduler="ddim", dynamic_cfg=False
     ),
-    ModelId.COGVIDEOX_5B: Recipe(
-        model=ModelId.COGVIDEOX_5B,
-        hub_id="THUDM/CogVideoX-5b",
-        dtype="bfloat16",
-        scheduler="dpm",
-        frames=49,
-        fps=8,
-        height=480,
-        width=720,
-        max_tokens=226,
-        family=_V1_5B,
-    ),
-    ModelId.COGVIDEOX_5B_I2V: Recipe(
-        model=ModelId.COGVIDEOX_5B_I2V,
-        hub_id="THUDM/CogVideoX-5b-I2V",
-        dtype="bfloat16",
-        scheduler="dpm",
-        frames=49,
-        fps=8,
-        height=480,
-        width=720,
-        max_tokens=226,
-        family=_V1_5B,
-    ),
-    # 1.5: its pipeline's default size is wrong for these weights; pass 768x1360 explicitly
-    ModelId.COGVIDEOX15_5B: Recipe(
-        model=ModelId.COGVIDEOX15_5B,
-        hub_id="THUDM/CogVideoX1.5-5B",
-        dtype="bfloat16",
-        scheduler="dpm",
-        frames=81,
-        fps=16,
-        height=768,
-        width=1360,
-        max_tokens=224,
-        family=_V15,
-    ),
-    ModelId.COGVIDEOX15_5B_I2V: Recipe(
-        model=ModelId.COGVIDEOX15_5B_I2V,
-        hub_id="THUDM/CogVideoX1.5-5B-I2V",
-        dtype="bfloat16",
-        scheduler="dpm",
-        frames=81,
-        fps=16,
-        height=768,
-        width=1360,
-        max_tokens=224,
-        family=_V15,
-    ),
+    ModelId.COGVIDEOX_5B: _cogvideox1(ModelId.COGVIDEOX_5B, "THUDM/CogVideoX-5b"),
+    ModelId.COGVIDEOX_5B_I2V: _cogvideox1(ModelId.COGVIDEOX_5B_I2V, "THUDM/CogVideoX-5b-I2V"),
+    ModelId.COGVIDEOX15_5B: _cogvideox15(ModelId.COGVIDEOX15_5B, "THUDM/CogVideoX1.5-5B"),
+    ModelId.COGVIDEOX15_5B_I2V: _cogvideox15(ModelId.COGVIDEOX15_5B_I2V, "THUDM/CogVideoX1.5-5B-I2V"),
 }
 
 

@@ -43,13 +43,12 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from redis.asyncio import Redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from inference.contract import Keys
+from inference.jobqueue.connection import connect
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 #: Redis refuses string values over 512 MiB
@@ -195,15 +194,8 @@ class RedisBlobStore:
         cls, url: str, keys: Keys, ttl_seconds: int, max_bytes: int = DEFAULT_MAX_BYTES
     ) -> RedisBlobStore:
         """A store with its own binary client for ``url``; :meth:`aclose` closes it."""
-        client = Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_connect_timeout=5,
-            health_check_interval=15,
-            # a short retry across a Redis restart; the daemon retries the job beyond that
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        )
+        # a short retry across a Redis restart; beyond that the job fails with a message
+        client = connect(url, binary=True, retries=3)
         store = cls(client, keys, ttl_seconds, max_bytes)
         store._owns_client = True
         return store

@@ -23,18 +23,18 @@ RECOMMENDED = {
 }
 
 
-def connect(url: str) -> Redis:
-    """A client with string replies that retries briefly across a Redis restart.
+def connect(url: str, *, binary: bool = False, retries: int = 8) -> Redis:
+    """A client that retries briefly across a Redis restart (string replies unless ``binary``).
 
     Retrying is safe for the queue's writes: enqueue is idempotent on the request id and
     the worker's writes are fenced by its lease token.
     """
     return Redis.from_url(
         url,
-        decode_responses=True,
+        decode_responses=not binary,
         health_check_interval=15,
         socket_connect_timeout=5,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 
