@@ -46,6 +46,14 @@ def test_recipes_follow_cogvideo_guidance() -> None:
     assert set(RECIPES) == set(ModelId)
 
 
+def test_model_ids_load_from_the_hub_or_a_named_mirror() -> None:
+    published = resolve("cogvideox-5b-i2v")
+    assert (published.model, published.source) == (ModelId.COGVIDEOX_5B_I2V, "THUDM/CogVideoX-5b-I2V")
+    assert published.recipe == RECIPES[ModelId.COGVIDEOX_5B_I2V]
+    mirror = resolve("cogvideox-2b=our-org/CogVideoX-2b-mirror")
+    assert (mirror.model, mirror.source) == (ModelId.COGVIDEOX_2B, "our-org/CogVideoX-2b-mirror")
+
+
 def test_unknown_model_is_a_clear_startup_error() -> None:
     with pytest.raises(ModelLoadError, match=r"unknown model .cogvideox-9b..*cogvideox-2b"):
         resolve("cogvideox-9b")
