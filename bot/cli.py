@@ -1,6 +1,8 @@
 """The ``reelbot`` command.
 
-    reelbot run             Redis (started locally when none is configured) + the queue service
+    reelbot run             one box: Redis (when none is configured), the bot and a GPU worker
+    reelbot bot             the Discord bot alone
+    reelbot queue serve     the queue's maintenance service alone (reaping, state logs)
     reelbot queue status    depth per lane and guild, running jobs, live workers
     reelbot queue check     Redis version and durability settings
     reelbot queue reap      reclaim expired leases once
@@ -26,10 +28,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.settings import BotSettings, ConfigurationError
 from inference.contract import ModelId
 from inference.jobqueue import JobQueue, QueueError, QueueSettings, check_server, connect
 from inference.jobqueue import loop as event_loop
-from inference.jobqueue.localredis import RedisServer, ping
 from inference.settings import WorkerSettings
 
 log = logging.getLogger("reelbot")
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = event_loop.run(
             args.handler(args, settings), loop=os.environ.get("REELBOT_EVENT_LOOP", "auto")
         )
-    except ModelLoadError as exc:
+    except (ModelLoadError, ConfigurationError) as exc:
         print(f"reelbot: cannot start: {exc}", file=sys.stderr)
         return 2
     except (QueueError, ValueError) as exc:
@@ -68,9 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelbot", description="Reelbot: Discord videos from CogVideoX.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run Reelbot on this box (starts Redis when none is configured)")
+    run = sub.add_parser("run", help="run Reelbot on this box: Redis if needed, the bot and a GPU worker")
     run.add_argument("--data-dir", type=Path, default=Path("data"), help="where a local Redis keeps its AOF")
     run.set_defaults(handler=_run)
+    sub.add_parser("bot", help="run the Discord bot alone").set_defaults(handler=_bot)
     queue = sub.add_parser("queue", help="inspect and maintain the job queue")
     qsub = queue.add_subparsers(dest="action", required=True)
     status = qsub.add_parser("status", help="queue depth, running jobs and live workers")
@@ -78,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
     qsub.add_parser("check", help="check Redis version and durability settings").set_defaults(handler=_check)
     qsub.add_parser("reap", help="reclaim expired leases now").set_defaults(handler=_reap)
+    serve = qsub.add_parser("serve", help="reap expired leases and log the queue's state (no bot)")
+    serve.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="where a local Redis keeps its AOF"
+    )
+    serve.set_defaults(handler=_serve)
     cancel = qsub.add_parser("cancel", help="cancel one job")
     cancel.add_argument("job_id")
     cancel.set_defaults(handler=_cancel)
@@ -202,18 +210,24 @@ async def _cancel(args: argparse.Namespace, settings: QueueSettings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: QueueSettings) -> int:
-    server = None
-    if "REDIS_URL" not in os.environ and not ping(6379):
-        server = RedisServer(args.data_dir.resolve() / "redis", 6379).start()
-        log.info("started a local redis-server on 127.0.0.1:6379 (data in %s)", server.data_dir)
-    try:
-        async with connect(settings.redis_url) as redis:
-            for warning in await check_server(redis):
-                log.warning("%s", warning)
-            await _serve_queue(JobQueue(redis, settings))
-    finally:
-        if server is not None:
-            server.stop()
+    from bot.runner import run_box
+
+    return await run_box(BotSettings.from_env(os.environ), args.worker_settings, settings, args.data_dir)
+
+
+async def _bot(args: argparse.Namespace, settings: QueueSettings) -> int:
+    from bot.runner import run_bot
+
+    return await run_bot(BotSettings.from_env(os.environ), args.worker_settings, settings)
+
+
+async def _serve(args: argparse.Namespace, settings: QueueSettings) -> int:
+    from bot.runner import local_redis
+
+    async with local_redis(os.environ, args.data_dir), connect(settings.redis_url) as redis:
+        for warning in await check_server(redis):
+            log.warning("%s", warning)
+        await _serve_queue(JobQueue(redis, settings))
     return 0
 
 

@@ -490,6 +490,15 @@ class Keys:
         """String: a stored clip or image (expires)."""
         return f"{self.prefix}blob:{name}"
 
+    # the bot's own records
+    def posts(self, job_id: str) -> str:
+        """Hash: the Discord messages the bot made for a job (status, clip); expires with the job."""
+        return f"{self.prefix}posts:{job_id}"
+
+    def member_jobs(self, guild_id: str, user_id: str) -> str:
+        """Sorted set: a member's recent job ids by submit time, for /queue (expires)."""
+        return f"{self.prefix}member:{guild_id}:{user_id}"
+
     def lane_from_key(self, key: str) -> str:
         """The lane name inside a ``lane:`` key, for admin tooling."""
         rest = key.removeprefix(self.prefix)

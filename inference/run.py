@@ -28,23 +28,9 @@ from inference.jobqueue.events import EventConsumer
 from inference.jobqueue.localredis import RedisServer, free_port, ping
 from inference.pipelines import load_models, pick_device
 from inference.settings import WorkerSettings
-from inference.storage import BlobStore, open_store
+from inference.storage import BlobStore, store_for
 
 log = logging.getLogger(__name__)
-
-
-def make_store(settings: WorkerSettings, queue: QueueSettings) -> BlobStore:
-    """The clip store the settings name."""
-    return open_store(
-        settings.storage,
-        redis_url=queue.redis_url,
-        keys=queue.keys,
-        ttl_seconds=settings.clip_ttl_seconds,
-        bucket=settings.s3_bucket or None,
-        prefix=settings.s3_prefix,
-        region=settings.s3_region or None,
-        endpoint_url=settings.s3_endpoint_url or None,
-    )
 
 
 async def run_worker(settings: WorkerSettings, queue_settings: QueueSettings) -> int:
@@ -58,7 +44,7 @@ async def run_worker(settings: WorkerSettings, queue_settings: QueueSettings) ->
     async with connect(queue_settings.redis_url) as redis:
         for warning in await check_server(redis):
             log.warning("%s", warning)
-        store = make_store(settings, queue_settings)
+        store = store_for(settings, queue_settings)
         try:
             daemon = Daemon(
                 JobQueue(redis, queue_settings), store, Generator(models), settings, device=device
@@ -88,7 +74,7 @@ async def generate(
             queue_settings, redis_url=url, namespace=f"{queue_settings.namespace}-generate-{new_job_id()}"
         )
         async with connect(url) as redis:
-            store = make_store(settings, qs)
+            store = store_for(settings, qs)
             queue = JobQueue(redis, qs)
             try:
                 job = await _submit(queue, store, prompt, model, image, seed)

@@ -49,6 +49,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from inference.contract import Keys
 from inference.jobqueue.connection import connect
+from inference.jobqueue.settings import QueueSettings
+from inference.settings import WorkerSettings
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 #: Redis refuses string values over 512 MiB
@@ -472,3 +474,17 @@ def open_store(
             )
         return S3BlobStore(bucket, prefix, region=region, endpoint_url=endpoint_url)
     raise ValueError(f"REELBOT_STORAGE={kind!r} is not a storage backend: use 'redis' or 's3'")
+
+
+def store_for(worker: WorkerSettings, queue: QueueSettings) -> BlobStore:
+    """The clip store a deployment's settings name (the bot and the workers must agree)."""
+    return open_store(
+        worker.storage,
+        redis_url=queue.redis_url,
+        keys=queue.keys,
+        ttl_seconds=worker.clip_ttl_seconds,
+        bucket=worker.s3_bucket or None,
+        prefix=worker.s3_prefix,
+        region=worker.s3_region or None,
+        endpoint_url=worker.s3_endpoint_url or None,
+    )

@@ -80,7 +80,16 @@ def test_cli_explains_an_unreachable_redis() -> None:
     assert "cannot reach Redis" in out.stderr and "REDIS_URL" in out.stderr
 
 
-async def test_reelbot_run_reaps_expired_leases_and_stops_on_sigint(queue: JobQueue) -> None:
+def test_reelbot_run_without_a_token_says_how_to_get_one() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "DISCORD_TOKEN is not set" in done.stderr and "discord.com/developers/applications" in done.stderr
+
+
+async def test_queue_serve_reaps_expired_leases_and_stops_on_sigint(queue: JobQueue) -> None:
     job = (await queue.enqueue(make_job())).job
     await queue.claim("a-worker-that-dies", ["cogvideox-2b"])
     env = os.environ | {
@@ -91,7 +100,7 @@ async def test_reelbot_run_reaps_expired_leases_and_stops_on_sigint(queue: JobQu
         "REELBOT_REAP_INTERVAL_SECONDS": "0.2",
     }
     service = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bot", "queue", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
     )
     try:
         for _ in range(100):

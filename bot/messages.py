@@ -1,0 +1,87 @@
+"""What the bot says: status lines, progress bars, the clip embed. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from inference.contract import JobRecord
+from inference.jobqueue import Position
+
+BAR_WIDTH = 20
+MAX_CONTENT = 2000
+_EMBED_COLOUR = 0x5865F2
+
+
+def relative(unix: float) -> str:
+    """A Discord timestamp each reader sees in their own time zone ("in 3 minutes")."""
+    return f"<t:{int(unix)}:R>"
+
+
+def progress_bar(step: int, total: int) -> str:
+    """``[████████░░░░░░░░░░░░] 40%`` for step/total."""
+    total = max(total, 1)
+    filled = round(BAR_WIDTH * min(step, total) / total)
+    return f"`[{'█' * filled}{'░' * (BAR_WIDTH - filled)}]` {100 * min(step, total) // total}%"
+
+
+def queued_line(job: JobRecord, position: Position | None) -> str:
+    """The status message while a job waits."""
+    who = f"<@{job.user_id}>"
+    if position is None:
+        return f"⏳ {who} your video `{job.id}` is queued."
+    place = "next in line" if position.ahead == 0 else f"{position.ahead} ahead of it"
+    if position.eta is None or position.workers == 0:
+        eta = "no worker for this model is online right now; it will start when one is"
+    else:
+        eta = f"expected to start {relative(position.eta)}"
+    return f"⏳ {who} your video `{job.id}` ({job.spec.model}) is queued: {place}, {eta}."
+
+
+def rendering_line(job: JobRecord, step: int, total: int) -> str:
+    """The status message while a job renders."""
+    bar = progress_bar(step, total)
+    return f"🎬 <@{job.user_id}> rendering `{job.id}` ({job.spec.model}): step {step}/{total} {bar}"
+
+
+def started_line(job: JobRecord) -> str:
+    return f"🎬 <@{job.user_id}> rendering `{job.id}` ({job.spec.model}): starting..."
+
+
+def requeued_line(job: JobRecord) -> str:
+    return f"⏳ <@{job.user_id}> your video `{job.id}` went back in the queue (a worker stopped)."
+
+
+def finished_line(job: JobRecord, clip_url: str | None) -> str:
+    link = f": {clip_url}" if clip_url else "."
+    return f"✅ <@{job.user_id}> your video `{job.id}` is ready{link}"
+
+
+def failed_line(job: JobRecord, reason: str) -> str:
+    return _clip(f"❌ <@{job.user_id}> your video `{job.id}` could not be made: {reason}")
+
+
+def cancelled_line(job: JobRecord) -> str:
+    return f"🚫 <@{job.user_id}> your video `{job.id}` was cancelled."
+
+
+def clip_embed(job: JobRecord, result: dict[str, Any]) -> discord.Embed:
+    """The card under a finished clip: prompt, seed, model, frames and fps, render time, job id."""
+    prompt = str(result.get("prompt") or job.spec.prompt)
+    embed = discord.Embed(description=_clip(prompt, 4000), colour=_EMBED_COLOUR)
+    if job.spec.original_prompt and job.spec.original_prompt != prompt:
+        embed.add_field(name="Your words", value=_clip(job.spec.original_prompt, 1000), inline=False)
+    embed.add_field(name="Model", value=str(result.get("model", job.spec.model)))
+    embed.add_field(name="Seed", value=str(result.get("seed", "?")))
+    embed.add_field(name="Frames", value=f"{result.get('frames', '?')} at {result.get('fps', '?')} fps")
+    seconds = result.get("render_seconds")
+    embed.add_field(name="Render time", value=f"{float(seconds):.0f} s" if seconds is not None else "?")
+    if result.get("prompt_shortened"):
+        embed.add_field(name="Note", value="The prompt was shortened to fit the model.", inline=False)
+    embed.set_footer(text=f"job {job.id}")
+    return embed
+
+
+def _clip(text: str, limit: int = MAX_CONTENT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

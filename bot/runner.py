@@ -1,0 +1,122 @@
+"""Running Reelbot on one box: Redis (when none is configured), the bot, and a GPU worker.
+
+The worker runs as a child process (``python -m inference``) under a small supervisor:
+a crashed or stuck worker (exit code 3) is restarted with a back-off, and the bot keeps
+answering members meanwhile. On SIGINT/SIGTERM the bot closes and the worker gets
+SIGTERM, so the job it is rendering finishes or goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from bot.settings import BotSettings
+from inference.jobqueue import JobQueue, QueueSettings, check_server, connect
+from inference.jobqueue.localredis import RedisServer, ping
+from inference.settings import WorkerSettings
+from inference.storage import store_for
+
+log = logging.getLogger(__name__)
+
+#: seconds between worker restarts, doubling up to the last
+_BACKOFF = (2.0, 5.0, 15.0, 60.0)
+
+
+@contextlib.asynccontextmanager
+async def local_redis(environ: Mapping[str, str], data_dir: Path) -> AsyncIterator[None]:
+    """Start a redis-server on 127.0.0.1:6379 when REDIS_URL is unset and none answers."""
+    server = None
+    if "REDIS_URL" not in environ and not ping(6379):
+        # once, at start-up, before anything else runs on the loop
+        server = RedisServer(data_dir.resolve() / "redis", 6379).start()  # noqa: ASYNC240
+        log.info("started a local redis-server on 127.0.0.1:6379 (data in %s)", server.data_dir)
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.stop()
+
+
+async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings) -> int:
+    """The bot alone (``reelbot bot``), until SIGINT/SIGTERM."""
+    from bot.app import ReelBot, point_at, run_until_stopped
+    from bot.service import VideoService
+
+    token = bot_settings.require_token()
+    point_at(bot_settings)
+    async with connect(queue.redis_url) as redis:
+        for warning in await check_server(redis):
+            log.warning("%s", warning)
+        store = store_for(worker, queue)
+        try:
+            bot = ReelBot(bot_settings, VideoService(JobQueue(redis, queue), store))
+            return await run_until_stopped(bot, token)
+        finally:
+            await store.aclose()
+
+
+async def run_box(
+    bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings, data_dir: Path
+) -> int:
+    """``reelbot run``: Redis if needed, the bot, and a supervised worker on this box."""
+    bot_settings.require_token()  # before starting anything
+    async with local_redis(os.environ, data_dir):
+        supervisor = asyncio.create_task(supervise_worker(dict(os.environ), queue.redis_url))
+        try:
+            return await run_bot(bot_settings, worker, queue)
+        finally:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+
+
+def worker_available() -> bool:
+    """Whether this install can run a GPU worker (the ``inference`` extra)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "diffusers"))
+
+
+async def supervise_worker(environ: dict[str, str], redis_url: str) -> None:
+    """Keep a ``python -m inference`` child running; stop it with SIGTERM when cancelled."""
+    if not worker_available():
+        log.warning(
+            "no GPU worker on this box: the 'inference' extra is not installed. Install it here "
+            "(pip install -e '.[bot,inference]') or run `reelbot worker` on your GPU machine."
+        )
+        return
+    env = {**environ, "REDIS_URL": redis_url}
+    failures = 0
+    while True:
+        child = await asyncio.create_subprocess_exec(sys.executable, "-m", "inference", env=env)
+        log.info("started the worker (pid %d)", child.pid)
+        try:
+            code = await child.wait()
+        except asyncio.CancelledError:
+            await _stop(child, float(environ.get("REELBOT_GRACE_SECONDS", "60")) + 15)
+            raise
+        if code == 2:
+            log.error("the worker cannot start (see its message above); not restarting it")
+            return
+        failures = failures + 1 if code != 0 else 0
+        delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
+        log.warning("the worker exited with code %d; restarting in %.0f s", code, delay)
+        await asyncio.sleep(delay)
+
+
+async def _stop(child: asyncio.subprocess.Process, grace: float) -> None:
+    if child.returncode is not None:
+        return
+    child.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(child.wait(), timeout=grace)
+    except TimeoutError:
+        log.error("the worker did not stop within %.0f s; killing it", grace)
+        child.kill()
+        await child.wait()

@@ -1,0 +1,234 @@
+"""What the commands and buttons do, without Discord objects: submit, cancel, look up.
+
+Commands parse and defer, call one function here, and render what it returns. Everything
+here can be tested with a real Redis and no Discord at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from inference.contract import ContractError, GenerationSpec, JobRecord, JobStatus, ModelId
+from inference.jobqueue import JobNotFound, JobQueue, Position, QueueFull, new_job_id
+from inference.storage import BlobStore, StorageError
+
+log = logging.getLogger(__name__)
+
+#: how many recent jobs per member /queue looks at
+RECENT_JOBS = 20
+
+
+class UserFacingError(Exception):
+    """Something the member can fix or should know; the message is safe to show them."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRequest:
+    """A /video command (or a Re-roll or Remix), already parsed."""
+
+    request_id: str
+    guild_id: str
+    channel_id: str
+    user_id: str
+    prompt: str
+    negative: str = ""
+    seed: int | None = None
+    model: str | None = None
+    #: the input image, already checked and re-encoded as PNG
+    image_png: bytes | None = None
+    #: an input image already in storage (Re-roll and Remix of an image job)
+    image_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: JobRecord
+    position: Position | None
+    #: the same interaction arrived twice: this is the job the first one made
+    replayed: bool
+
+
+class VideoService:
+    """Submitting and managing jobs on behalf of members."""
+
+    def __init__(self, queue: JobQueue, store: BlobStore) -> None:
+        self.queue, self.store = queue, store
+        self.redis: Redis = queue.redis
+        self.keys = queue.keys
+
+    async def served_models(self) -> list[ModelId]:
+        """The models at least one live worker serves, in catalogue order."""
+        served = []
+        for model in ModelId:
+            if (await self.queue.lane_stats(model.value)).workers > 0:
+                served.append(model)
+        return served
+
+    async def choose_model(self, requested: str | None, with_image: bool) -> ModelId:
+        """The model for a request: the one asked for, or the best one running.
+
+        Raises:
+            UserFacingError: an unknown model, the wrong kind for the input, or not served.
+        """
+        served = await self.served_models()
+        if requested:
+            try:
+                model = ModelId(requested)
+            except ValueError:
+                raise UserFacingError(f"There is no model called `{requested}`. {_offer(served)}") from None
+            if model.image_to_video != with_image:
+                need = "animates an image: attach one" if model.image_to_video else "does not take an image"
+                raise UserFacingError(f"`{model}` {need}. {_offer(served)}")
+            if served and model not in served:
+                raise UserFacingError(f"No worker runs `{model}` right now. {_offer(served)}")
+            return model
+        fitting = [m for m in served if m.image_to_video == with_image]
+        if fitting:
+            return fitting[0]
+        if served:  # workers are up, but none of the right kind
+            kind = "image-to-video" if with_image else "text-to-video"
+            raise UserFacingError(f"No {kind} model is running right now. {_offer(served)}")
+        # no worker at all: queue on the default and let it wait for one
+        return ModelId.COGVIDEOX_5B_I2V if with_image else ModelId.COGVIDEOX_2B
+
+    async def submit(self, request: VideoRequest) -> Submitted:
+        """Validate, store the image, and queue the job (once per request id).
+
+        Raises:
+            UserFacingError: the request cannot be queued; nothing was queued.
+        """
+        with_image = request.image_png is not None or request.image_ref is not None
+        model = await self.choose_model(request.model, with_image)
+        job_id = new_job_id()
+        image_ref = request.image_ref
+        if request.image_png is not None:
+            try:
+                image_ref = (await self.store.put(f"inputs/{job_id}.png", request.image_png, "image/png")).ref
+            except StorageError as exc:
+                log.error("could not store the input image for %s: %s", job_id, exc)
+                raise UserFacingError("I could not store your image just now; please try again.") from exc
+        try:
+            spec = GenerationSpec(
+                prompt=request.prompt.strip(),
+                model=model,
+                negative_prompt=request.negative.strip(),
+                seed=request.seed,
+                image_ref=image_ref,
+            )
+            job = JobRecord(
+                id=job_id,
+                request_id=request.request_id,
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                spec=spec,
+            )
+            enqueued = await self.queue.enqueue(job)
+        except ContractError as exc:
+            raise UserFacingError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
+        except QueueFull as exc:
+            raise UserFacingError(str(exc)) from None
+        if not enqueued.replayed:
+            await self._remember(enqueued.job)
+        return Submitted(enqueued.job, await self.queue.position(enqueued.job.id), enqueued.replayed)
+
+    async def reroll(
+        self, job_id: str, request_id: str, user_id: str, prompt: str | None = None
+    ) -> Submitted:
+        """A new job from an old one: same prompt (or ``prompt``), model and image, new seed."""
+        old = await self.job(job_id)
+        return await self.submit(
+            VideoRequest(
+                request_id=request_id,
+                guild_id=old.guild_id,
+                channel_id=old.channel_id,
+                user_id=user_id,
+                prompt=prompt if prompt is not None else old.spec.prompt,
+                negative=old.spec.negative_prompt,
+                seed=secrets.randbelow(2**32),
+                model=old.spec.model.value,
+                image_ref=old.spec.image_ref,
+            )
+        )
+
+    async def job(self, job_id: str) -> JobRecord:
+        """A job by id.
+
+        Raises:
+            UserFacingError: no such job (or it expired).
+        """
+        try:
+            return await self.queue.get(job_id.strip().lower())
+        except (JobNotFound, ContractError):
+            raise UserFacingError(f"I know no job `{job_id}`; finished jobs are kept for 7 days.") from None
+
+    async def cancel(self, job_id: str, user_id: str, moderator: bool) -> str:
+        """Cancel a job for its requester or a moderator; returns what happened, for the member.
+
+        Raises:
+            UserFacingError: not allowed, unknown, or already finished.
+        """
+        job = await self.job(job_id)
+        if job.user_id != user_id and not moderator:
+            raise UserFacingError("Only the member who asked for this video, or a moderator, can cancel it.")
+        if job.status.terminal:
+            raise UserFacingError(
+                f"Job `{job.id}` has already {job.status.value}; there is nothing to cancel."
+            )
+        outcome = await self.queue.cancel(job.id)
+        if outcome == "cancelled":
+            return f"Cancelled `{job.id}`."
+        if outcome == "cancelling":
+            return f"Stopping `{job.id}`: it ends at its next step."
+        return f"Job `{job.id}` had already {outcome}."
+
+    async def member_jobs(self, guild_id: str, user_id: str) -> list[tuple[JobRecord, Position | None]]:
+        """A member's queued and running jobs in a guild, oldest first, with their positions."""
+        key = self.keys.member_jobs(guild_id, user_id)
+        ids: list[str] = await self.redis.zrange(key, 0, -1)  # type: ignore[assignment]
+        active = []
+        for job_id in ids:
+            try:
+                job = await self.queue.get(job_id)
+            except JobNotFound:
+                continue
+            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                position = await self.queue.position(job.id) if job.status is JobStatus.QUEUED else None
+                active.append((job, position))
+        return active
+
+    async def posts(self, job_id: str) -> dict[str, str]:
+        """The messages recorded for a job: ``status``, ``clip`` (message ids) and ``failed``."""
+        posts: dict[str, str] = await self.redis.hgetall(self.keys.posts(job_id))  # type: ignore[assignment]
+        return posts
+
+    async def record_post(self, job_id: str, what: str, value: str, *, only_if_new: bool = False) -> bool:
+        """Record a message made for a job; with ``only_if_new``, only the first one counts."""
+        key = self.keys.posts(job_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if only_if_new:
+                pipe.hsetnx(key, what, value)
+            else:
+                pipe.hset(key, what, value)
+            pipe.expire(key, self.queue.settings.retention_seconds)
+            first, _ = await pipe.execute()
+        return bool(first)
+
+    async def _remember(self, job: JobRecord) -> None:
+        key = self.keys.member_jobs(job.guild_id, job.user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {job.id: job.created_at or time.time()})
+            pipe.zremrangebyrank(key, 0, -RECENT_JOBS - 1)
+            pipe.expire(key, self.queue.settings.retention_seconds)
+            await pipe.execute()
+
+
+def _offer(served: list[ModelId]) -> str:
+    if not served:
+        return "No worker is online right now."
+    return "Running now: " + ", ".join(f"`{m}`" for m in served) + "."

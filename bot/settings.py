@@ -1,0 +1,88 @@
+"""The Discord bot's settings, read once from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: where attachments may be downloaded from unless DISCORD_CDN_ORIGINS says otherwise
+DEFAULT_CDN_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.net")
+
+TOKEN_HELP = (
+    "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "
+    "(New Application > Bot > Reset Token), put the token in DISCORD_TOKEN, and invite the bot "
+    "with the scopes 'bot' and 'applications.commands' and the permissions Send Messages, "
+    "Attach Files and Embed Links."
+)
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """How the bot reaches Discord and behaves in a guild."""
+
+    discord_token: str = ""
+    #: REST base for Discord-compatible servers and test doubles ("" = Discord)
+    api_base: str = ""
+    #: gateway URL for Discord-compatible servers and test doubles ("" = Discord)
+    gateway_url: str = ""
+    #: the only origins attachments may be downloaded from (no redirects are followed)
+    cdn_origins: tuple[str, ...] = DEFAULT_CDN_ORIGINS
+    #: register the slash commands in this guild only (instant, for development); 0 = globally
+    dev_guild_id: int = 0
+    #: the largest image attachment accepted, in bytes
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    #: the status message is edited at most once per this many seconds
+    status_edit_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attachment_max_bytes < 1024:
+            raise ValueError("REELBOT_ATTACHMENT_MAX_BYTES must be at least 1024")
+        if self.status_edit_seconds < 1:
+            raise ValueError("REELBOT_STATUS_EDIT_SECONDS must be at least 1 (Discord rate-limits edits)")
+        for origin in self.cdn_origins:
+            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                raise ValueError(
+                    f"DISCORD_CDN_ORIGINS: {origin!r} is not an origin like https://cdn.discordapp.com"
+                )
+
+    def require_token(self) -> str:
+        """The token, or ConfigurationError with how to get one."""
+        if not self.discord_token.strip():
+            raise ConfigurationError(TOKEN_HELP)
+        return self.discord_token.strip()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> BotSettings:
+        """Build settings from ``DISCORD_*`` and ``REELBOT_*`` variables.
+
+        Raises:
+            ValueError: a variable does not parse; the message names it.
+        """
+        values: dict[str, object] = {}
+        text = {
+            "DISCORD_TOKEN": "discord_token",
+            "DISCORD_API_BASE": "api_base",
+            "DISCORD_GATEWAY_URL": "gateway_url",
+        }
+        for name, field in text.items():
+            if environ.get(name):
+                values[field] = environ[name]
+        if environ.get("DISCORD_CDN_ORIGINS"):
+            origins = [o.strip().rstrip("/") for o in environ["DISCORD_CDN_ORIGINS"].split(",") if o.strip()]
+            values["cdn_origins"] = tuple(origins)
+        numbers: dict[str, tuple[str, type]] = {
+            "REELBOT_DEV_GUILD_ID": ("dev_guild_id", int),
+            "REELBOT_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", int),
+            "REELBOT_STATUS_EDIT_SECONDS": ("status_edit_seconds", float),
+        }
+        for name, (field, kind) in numbers.items():
+            if name in environ:
+                try:
+                    values[field] = kind(environ[name])
+                except ValueError:
+                    raise ValueError(f"{name}={environ[name]!r} is not a valid {kind.__name__}") from None
+        return cls(**values)  # type: ignore[arg-type]
