@@ -274,3 +274,176 @@ def _top_level_boxes(data: bytes) -> Iterator[bytes]:
             return
         yield kind
         offset += size
+
+
+# ------------------------------------------------------------------ fitting a size limit
+
+#: the share of the limit the first bitrate aims at: x264's two-pass rate control misses by up to ~3%
+_FIT_MARGIN: Final = 0.92
+#: MP4 boxes around the H.264 stream: a fixed part plus the per-frame sample tables
+_FIT_OVERHEAD_BYTES: Final = 4096
+_FIT_OVERHEAD_PER_FRAME: Final = 32
+#: encodes at one picture size before a smaller one is tried
+_FIT_TRIES_PER_SIZE: Final = 2
+#: each smaller rendition is this share of the previous one's height
+_FIT_SCALE_STEP: Final = 0.8
+#: below this many bits per pixel per frame H.264 is mush (x264 still "fits", mostly by
+#: skipping blocks), so a smaller picture is tried instead; below it at the minimum height
+#: the clip cannot fit. 720x480 at 8 fps needs 0.14 Mbit/s; Discord's 10 MiB limit gives
+#: 81 frames of 1360x768 at 16 fps about 0.9.
+_FIT_MIN_BITS_PER_PIXEL: Final = 0.05
+#: a fixed x264 thread count: with the default (one per core) the output differs between machines.
+#: No ``maxrate``/``bufsize`` either: x264's VBV with frame threads gives different bytes on every
+#: run. Two passes hit the size without it; one pass overshot by 15-25% on short clips.
+_FIT_THREADS: Final = 4
+_FIT_PRESET: Final = "fast"
+#: tags the MP4 muxer writes itself; copying them would store them twice
+_MUXER_TAGS: Final = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A decoded clip, ready to be encoded again."""
+
+    frames: list[av.VideoFrame]  # yuv420p
+    rate: Fraction
+    width: int
+    height: int
+    tags: dict[str, str]
+
+    @property
+    def duration(self) -> float:
+        return float(len(self.frames) / self.rate)
+
+
+def fit_mp4(data: bytes, max_bytes: int, *, min_height: int = 240) -> bytes | None:
+    """Re-encode an H.264 MP4 so that it is at most ``max_bytes`` long, e.g. for an upload limit.
+
+    The frame count, frame rate and container tags are kept, and the result is yuv420p with
+    ``+faststart`` like :func:`encode_mp4`. The first try keeps the picture size and aims a
+    two-pass average bitrate at 92% of the limit; when x264 overshoots, the next try aims
+    lower by as much as it missed, and after two tries the picture shrinks (same aspect, even
+    sides) by steps of 20%, down to ``min_height``. A size that would get fewer than 0.05 bits
+    per pixel is skipped: x264 would "fit" it by blurring it beyond recognition. The output is
+    the same bytes on every run and machine (same FFmpeg build). Runs synchronously and
+    CPU-bound (one or two seconds per try for 49 frames of 720x480): call it from a thread.
+
+    Args:
+        data: the MP4's bytes, as :func:`encode_mp4` makes them.
+        max_bytes: the largest acceptable file, in bytes (Discord's default upload limit is
+            10 MiB).
+        min_height: the smallest picture height to try, in pixels.
+
+    Returns:
+        ``data`` itself when it already fits, else the re-encoded MP4, or ``None`` when even
+        ``min_height`` rows at 0.05 bits per pixel do not fit.
+
+    Raises:
+        VideoError: ``max_bytes`` or ``min_height`` is invalid, ``data`` is not a decodable
+            MP4, or FFmpeg failed.
+    """
+    if max_bytes < 1 or min_height < 2:
+        raise VideoError(
+            f"cannot fit a clip into {max_bytes} bytes with at least {min_height} rows: "
+            "use a positive byte limit and a minimum height of at least 2"
+        )
+    if len(data) <= max_bytes:
+        return data
+    source = _decode_for_fit(data)
+    budget_bits = 8 * (
+        _FIT_MARGIN * max_bytes - _FIT_OVERHEAD_BYTES - _FIT_OVERHEAD_PER_FRAME * len(source.frames)
+    )
+    bitrate = int(budget_bits / source.duration)
+    for height in _fit_heights(source.height, min_height):
+        width = _even_width(source, height)
+        pixel_rate = width * height * float(source.rate)
+        for _ in range(_FIT_TRIES_PER_SIZE):
+            if bitrate < _FIT_MIN_BITS_PER_PIXEL * pixel_rate:
+                break  # too few bits for this many pixels: try a smaller picture
+            out = _encode_fitted(source, width, height, bitrate)
+            if len(out) <= max_bytes:
+                return out
+            # x264 overshot: aim lower by as much as it missed, with the margin again
+            bitrate = int(bitrate * _FIT_MARGIN * max_bytes / len(out))
+    return None
+
+
+def _even_width(source: _Source, height: int) -> int:
+    """The even width that keeps the source's aspect ratio at ``height`` rows."""
+    return max(2, round(source.width * height / source.height / 2) * 2)
+
+
+def _fit_heights(height: int, min_height: int) -> Iterator[int]:
+    """The source height (made even), then smaller even heights a step apart, ending at ``min_height``."""
+    current = height - height % 2
+    yield current
+    floor = min_height + min_height % 2
+    while current > floor:
+        current = max(floor, int(current * _FIT_SCALE_STEP) // 2 * 2)
+        yield current
+
+
+def _decode_for_fit(data: bytes) -> _Source:
+    try:
+        with av.open(io.BytesIO(data), "r", format="mp4") as container:
+            if not container.streams.video:
+                raise VideoError(f"the MP4 ({len(data)} bytes) has no video stream to re-encode")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            frames = [frame.reformat(format="yuv420p") for frame in container.decode(stream)]
+            tags = {k: v for k, v in container.metadata.items() if k not in _MUXER_TAGS}
+    except av.FFmpegError as exc:
+        raise VideoError(f"the data is not a decodable MP4 ({len(data)} bytes): {exc}") from exc
+    if not frames or not rate:
+        raise VideoError(
+            f"the MP4 ({len(data)} bytes) has {len(frames)} decodable frames at rate {rate}; "
+            "re-encoding needs at least one frame and a known frame rate"
+        )
+    return _Source(frames, Fraction(rate), frames[0].width, frames[0].height, tags)
+
+
+def _encode_fitted(source: _Source, width: int, height: int, bitrate: int) -> bytes:
+    """Encode ``source`` at ``width`` x ``height`` in two x264 passes averaging ``bitrate`` bit/s."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="reelbot-fit-") as tmp:
+            # pass 1 only measures each frame's complexity (x264 runs it with fast settings);
+            # pass 2 spends the bits where they count and lands within a few % of the target
+            stats, path = str(Path(tmp) / "x264.log"), Path(tmp) / "clip.mp4"
+            for flags in ("+pass1", "+pass2"):
+                options = {
+                    "preset": _FIT_PRESET,
+                    "threads": str(_FIT_THREADS),
+                    "flags": flags,
+                    "stats": stats,
+                }
+                _write_fitted(path, source, width, height, bitrate, options)
+            return path.read_bytes()
+    except av.FFmpegError as exc:
+        raise VideoError(f"FFmpeg could not re-encode the clip at {width}x{height}: {exc}") from exc
+    except OSError as exc:
+        raise VideoError(
+            f"cannot write the temporary MP4 in {tempfile.gettempdir()}: {exc}. "
+            "Point TMPDIR at a writable directory with space for one clip."
+        ) from exc
+
+
+def _write_fitted(
+    path: Path, source: _Source, width: int, height: int, bitrate: int, options: dict[str, str]
+) -> None:
+    with av.open(str(path), "w", format="mp4", options={"movflags": _MOVFLAGS}) as container:
+        container.metadata.update(source.tags)
+        stream = container.add_stream("libx264", rate=source.rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        context = stream.codec_context
+        context.bit_rate = bitrate
+        context.colorspace, context.color_range = Colorspace.ITU709, ColorRange.MPEG
+        context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+        context.time_base = 1 / source.rate
+        for index, decoded in enumerate(source.frames):
+            frame = decoded
+            if (width, height) != (decoded.width, decoded.height):
+                frame = decoded.reformat(width=width, height=height, interpolation="AREA")
+            frame.pts, frame.time_base = index, 1 / source.rate
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))

@@ -1,0 +1,309 @@
+"""Taking an image from a Discord interaction: download it safely, check it, re-encode it.
+
+An interaction's attachment URL comes from the client, so it is treated as hostile: only
+Discord's CDN origins are fetched, redirects are refused, the body is counted as it streams
+(the declared size may lie), and the format and pixel count are checked from the bytes
+themselves before anything is decoded. What is kept is a clean PNG re-encoded by Pillow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from inference.images import ImageRejected, decode_image, encode_png, fit_to_frame
+
+log = logging.getLogger(__name__)
+
+#: where Discord serves attachments from
+DEFAULT_CDN_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.net")
+#: the longest a download may take, start to end
+DOWNLOAD_TIMEOUT_SECONDS = 30.0
+#: the preview shown to the member is at most this wide
+PREVIEW_MAX_WIDTH = 480
+
+_MIB = 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers; C4/C8/CC are not
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+)
+
+
+class AttachmentRejected(Exception):
+    """The attachment cannot be used; the message is safe to show the member and says what to send."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedImage:
+    """An attachment that passed every check, re-encoded."""
+
+    png: bytes  # RGB, first frame only, no metadata: what gets stored for the worker
+    width: int
+    height: int
+    preview_png: bytes  # centre-cropped to the model's aspect, at most PREVIEW_MAX_WIDTH wide
+    source_format: str  # "PNG", "JPEG" or "WEBP"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """What the bot knows about an interaction's attachment (copied from ``discord.Attachment``)."""
+
+    url: str
+    filename: str
+    size: int  # as declared by the client: checked first, but never trusted
+    content_type: str | None
+
+
+async def fetch_image(
+    session: aiohttp.ClientSession,
+    attachment: AttachmentInfo,
+    *,
+    allowed_origins: Sequence[str],
+    max_bytes: int = 10 * _MIB,
+    max_pixels: int = 4096 * 4096,
+    aspect: tuple[int, int] = (720, 480),
+) -> AcceptedImage:
+    """Download an attachment from Discord's CDN and accept it if it is a PNG, JPEG or WEBP within limits.
+
+    Args:
+        session: the bot's HTTP session.
+        attachment: the attachment's URL, name and declared size.
+        allowed_origins: ``scheme://host[:port]`` origins the URL may point at (exact match,
+            case and default ports normalised), e.g. :data:`DEFAULT_CDN_ORIGINS`.
+        max_bytes: the largest file accepted, checked on the declared size and while streaming.
+        max_pixels: the most pixels accepted, checked from the image header before decoding.
+        aspect: the model's frame (width, height); the preview is centre-cropped to it.
+
+    Returns:
+        The image re-encoded as PNG, its size, a preview and the format it came in.
+
+    Raises:
+        AttachmentRejected: the URL, size, format, dimensions or download are not acceptable;
+            the message tells the member what to send instead.
+        ValueError: ``allowed_origins`` holds something that is not an origin, or ``aspect``
+            is not positive (a configuration error, not the member's).
+    """
+    send = _send_instead(max_bytes, max_pixels)
+    url = _allowed_url(attachment, allowed_origins, send)
+    if attachment.size > max_bytes:
+        raise AttachmentRejected(
+            f"Your file is {_mib_up(attachment.size)} MiB, over the {_mib_down(max_bytes)} MiB limit; {send}."
+        )
+    data = await _download(session, url, max_bytes, send)
+    return await asyncio.to_thread(_accept, data, max_pixels, aspect, send)
+
+
+# ------------------------------------------------------------------------- the URL
+
+
+def _origin(url: URL) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` with the default port filled in, or None if ``url`` is no web origin."""
+    if not url.absolute or url.scheme not in _DEFAULT_PORTS or not url.host or url.user is not None:
+        return None
+    return url.scheme, url.host.lower(), url.explicit_port or _DEFAULT_PORTS[url.scheme]
+
+
+def _allowed_url(attachment: AttachmentInfo, allowed_origins: Sequence[str], send: str) -> URL:
+    allowed = set()
+    for text in allowed_origins:
+        origin = _origin(URL(text))
+        if origin is None or URL(text).path not in ("", "/"):
+            raise ValueError(
+                f"allowed origin {text!r} is not scheme://host[:port], e.g. {DEFAULT_CDN_ORIGINS[0]}"
+            )
+        allowed.add(origin)
+    try:
+        url = URL(attachment.url)
+        origin = _origin(url)
+    except ValueError:
+        origin = None
+    if origin is None or origin not in allowed:
+        # Discord only sends its own CDN URLs: anything else means a crafted interaction
+        log.warning(
+            "refused attachment %r: its URL %.200r is not on %s",
+            attachment.filename,
+            attachment.url,
+            allowed_origins,
+        )
+        raise AttachmentRejected(
+            f"That attachment does not come from Discord's CDN, so Reelbot will not fetch it; "
+            f"upload the image itself with the command: {send}."
+        )
+    return url
+
+
+# ----------------------------------------------------------------------- the download
+
+
+async def _download(session: aiohttp.ClientSession, url: URL, max_bytes: int, send: str) -> bytes:
+    """The body at ``url``, refusing redirects and stopping as soon as it passes ``max_bytes``."""
+    timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_SECONDS)
+    # identity: a compressed body would make the byte count below mean less
+    headers = {"Accept-Encoding": "identity"}
+    body = bytearray()
+    try:
+        async with session.get(url, allow_redirects=False, timeout=timeout, headers=headers) as response:
+            if 300 <= response.status < 400:
+                log.warning("refused attachment %.200s: it redirects (HTTP %d)", url, response.status)
+                raise AttachmentRejected(
+                    f"Your attachment's link redirects elsewhere (HTTP {response.status}), which Reelbot "
+                    f"does not follow; upload the image itself with the command: {send}."
+                )
+            if response.status != 200:
+                raise AttachmentRejected(
+                    f"Downloading your image from Discord failed (HTTP {response.status}); "
+                    "try again in a minute, or upload it again."
+                )
+            if response.content_length is not None and response.content_length > max_bytes:
+                response.close()
+                raise _too_big(max_bytes, send)
+            async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+                body += chunk
+                if len(body) > max_bytes:
+                    response.close()  # drop the connection rather than read the rest
+                    raise _too_big(max_bytes, send)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.info("attachment download from %.200s failed: %r", url, exc)
+        raise AttachmentRejected(
+            f"Downloading your image from Discord failed or took over {DOWNLOAD_TIMEOUT_SECONDS:.0f} s; "
+            "try again in a minute, or upload it again."
+        ) from None
+    return bytes(body)
+
+
+def _too_big(max_bytes: int, send: str) -> AttachmentRejected:
+    return AttachmentRejected(f"Your file is over the {_mib_down(max_bytes)} MiB limit; {send}.")
+
+
+# -------------------------------------------------------------------- the image itself
+
+
+def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) -> AcceptedImage:
+    """Check and re-encode downloaded bytes (CPU work: runs in a thread)."""
+    aspect_w, aspect_h = aspect
+    if aspect_w < 1 or aspect_h < 1:
+        raise ValueError(f"aspect {aspect} must be a positive (width, height), e.g. (720, 480)")
+    fmt = _sniff(data, send)
+    declared = _header_size(fmt, data)
+    # Pillow's own bomb check fires only above ~89 Mpx and says nothing of the size: check first
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        raise AttachmentRejected(f"Your image is {declared[0]}x{declared[1]} pixels; {send}.")
+    try:
+        image = decode_image(data, max_pixels=max_pixels)
+    except ImageRejected as exc:
+        log.info("attachment that looks like %s did not decode: %s", fmt, exc)
+        raise AttachmentRejected(
+            f"Your file looks like a {fmt} image but could not be read (it may be damaged or cut short); "
+            f"{send}."
+        ) from None
+    preview_w = min(PREVIEW_MAX_WIDTH, aspect_w)
+    preview_h = max(1, round(preview_w * aspect_h / aspect_w))
+    preview = fit_to_frame(image, preview_w, preview_h)
+    return AcceptedImage(
+        png=encode_png(image),
+        width=image.width,
+        height=image.height,
+        preview_png=encode_png(preview),
+        source_format=fmt,
+    )
+
+
+def _sniff(data: bytes, send: str) -> str:
+    """The format named by the file's first bytes: PNG, JPEG or WEBP, else a specific refusal."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        raise AttachmentRejected(f"GIFs are not supported (Reelbot animates one still picture); {send}.")
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<") and b"<svg" in head:
+        raise AttachmentRejected(f"SVG drawings are not supported; export it as a PNG and {send}.")
+    if data[4:8] == b"ftyp":
+        if data[8:12] in _HEIF_BRANDS:
+            raise AttachmentRejected(
+                "HEIC and AVIF photos are not supported (iPhones save HEIC by default: share the photo "
+                f"as JPEG, or take a screenshot); {send}."
+            )
+        raise AttachmentRejected(f"Videos are not supported as the starting picture; {send}.")
+    for magic, name in ((b"%PDF-", "PDF"), (b"BM", "BMP"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF")):
+        if data.startswith(magic):
+            raise AttachmentRejected(f"{name} files are not supported; {send}.")
+    raise AttachmentRejected(
+        f"That file is not an image Reelbot can read (whatever its name says, its contents are not); {send}."
+    )
+
+
+def _header_size(fmt: str, data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a PNG, JPEG or WEBP, or None where it cannot be read."""
+    try:
+        if fmt == "PNG":
+            if data[12:16] != b"IHDR":
+                return None
+            width, height = struct.unpack_from(">II", data, 16)
+            return int(width), int(height)
+        if fmt == "JPEG":
+            return _jpeg_size(data)
+        return _webp_size(data)
+    except struct.error:  # cut short: let the decoder say so
+        return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    offset = 2
+    while offset + 4 <= len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD9:  # markers without a length
+            offset += 2
+        elif marker in _JPEG_SOF:
+            height, width = struct.unpack_from(">HH", data, offset + 5)
+            return int(width), int(height)
+        else:
+            (length,) = struct.unpack_from(">H", data, offset + 2)
+            offset += 2 + int(length)
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X":  # extended: 24-bit width-1 and height-1
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    if chunk == b"VP8L":  # lossless: 14-bit width-1 and height-1 after the 0x2f signature
+        (bits,) = struct.unpack_from("<I", data, 21)
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 ":  # lossy: 14-bit sizes after the key frame's start code
+        width, height = struct.unpack_from("<HH", data, 26)
+        return int(width) & 0x3FFF, int(height) & 0x3FFF
+    return None
+
+
+# ------------------------------------------------------------------------- messages
+
+
+def _send_instead(max_bytes: int, max_pixels: int) -> str:
+    side = math.isqrt(max_pixels)
+    return f"send a PNG, JPEG or WEBP under {_mib_down(max_bytes)} MiB and at most {side}x{side} pixels"
+
+
+def _mib_up(size: int) -> str:
+    """``size`` in MiB, rounded up to a tenth, so that a file just over a limit does not read as on it."""
+    return f"{math.ceil(size * 10 / _MIB) / 10:g}"
+
+
+def _mib_down(size: int) -> str:
+    return f"{math.floor(size * 10 / _MIB) / 10:g}"
