@@ -14,6 +14,11 @@ MAX_CONTENT = 2000
 _EMBED_COLOUR = 0x5865F2
 
 
+def size(n: int) -> str:
+    """Bytes for people: "9.5 MiB", "300 KiB"."""
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(n, 1) / 1024:.0f} KiB"
+
+
 def relative(unix: float) -> str:
     """A Discord timestamp each reader sees in their own time zone ("in 3 minutes")."""
     return f"<t:{int(unix)}:R>"

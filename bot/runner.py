@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from bot.settings import BotSettings
+from inference.contract import ModelId
 from inference.jobqueue import JobQueue, QueueSettings, check_server, connect
 from inference.jobqueue.localredis import RedisServer, ping
 from inference.settings import WorkerSettings
@@ -57,7 +58,8 @@ async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: Queu
             log.warning("%s", warning)
         store = store_for(worker, queue)
         try:
-            bot = ReelBot(bot_settings, VideoService(JobQueue(redis, queue), store))
+            service = VideoService(JobQueue(redis, queue), store, deployment_models(worker))
+            bot = ReelBot(bot_settings, service)
             return await run_until_stopped(bot, token)
         finally:
             await store.aclose()
@@ -76,6 +78,19 @@ async def run_box(
             supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
+
+
+def deployment_models(worker: WorkerSettings) -> list[ModelId]:
+    """The models REELBOT_MODELS names (ids, ID=SOURCE, or saved directories read from disk)."""
+    from inference.pipelines import ModelLoadError, resolve
+
+    models = []
+    for entry in worker.models:
+        try:
+            models.append(resolve(entry).model)
+        except ModelLoadError as exc:
+            log.warning("REELBOT_MODELS entry %r: %s", entry, exc)
+    return models or [ModelId.COGVIDEOX_2B]
 
 
 def worker_available() -> bool:

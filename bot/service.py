@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -56,8 +57,15 @@ class Submitted:
 class VideoService:
     """Submitting and managing jobs on behalf of members."""
 
-    def __init__(self, queue: JobQueue, store: BlobStore) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        store: BlobStore,
+        default_models: Sequence[ModelId] = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B_I2V),
+    ) -> None:
         self.queue, self.store = queue, store
+        #: the models this deployment runs (REELBOT_MODELS): where jobs wait when no worker is up
+        self.default_models = list(default_models)
         self.redis: Redis = queue.redis
         self.keys = queue.keys
 
@@ -93,8 +101,12 @@ class VideoService:
         if served:  # workers are up, but none of the right kind
             kind = "image-to-video" if with_image else "text-to-video"
             raise UserFacingError(f"No {kind} model is running right now. {_offer(served)}")
-        # no worker at all: queue on the default and let it wait for one
-        return ModelId.COGVIDEOX_5B_I2V if with_image else ModelId.COGVIDEOX_2B
+        # no worker online: queue on the deployment's model and let the job wait for a worker
+        for model in self.default_models:
+            if model.image_to_video == with_image:
+                return model
+        kind = "image-to-video" if with_image else "text-to-video"
+        raise UserFacingError(f"This server's Reelbot has no {kind} model set up.")
 
     async def submit(self, request: VideoRequest) -> Submitted:
         """Validate, store the image, and queue the job (once per request id).

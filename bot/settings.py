@@ -37,6 +37,8 @@ class BotSettings:
     attachment_max_bytes: int = 10 * 1024 * 1024
     #: the status message is edited at most once per this many seconds
     status_edit_seconds: float = 5.0
+    #: clips larger than this are re-encoded or linked (0 = the guild's own upload limit)
+    max_upload_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.attachment_max_bytes < 1024:
@@ -78,6 +80,7 @@ class BotSettings:
             "REELBOT_DEV_GUILD_ID": ("dev_guild_id", int),
             "REELBOT_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", int),
             "REELBOT_STATUS_EDIT_SECONDS": ("status_edit_seconds", float),
+            "REELBOT_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
         }
         for name, (field, kind) in numbers.items():
             if name in environ:

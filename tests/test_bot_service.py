@@ -21,7 +21,13 @@ async def service(queue: JobQueue, settings: QueueSettings) -> AsyncIterator[Vid
 
 
 def request(n: int = 1, **changes: object) -> VideoRequest:
-    base = {"request_id": f"interaction-{n}", "guild_id": "10", "channel_id": "20", "user_id": "30", "prompt": "a cat"}
+    base = {
+        "request_id": f"interaction-{n}",
+        "guild_id": "10",
+        "channel_id": "20",
+        "user_id": "30",
+        "prompt": "a cat",
+    }
     return VideoRequest(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -30,14 +36,20 @@ async def serve(queue: JobQueue, *models: ModelId) -> None:
 
 
 async def test_the_model_follows_the_running_workers(service: VideoService, queue: JobQueue) -> None:
-    # nobody online: queue on the defaults, the job waits for a worker
+    # nobody online: queue on the deployment's models, the job waits for a worker
     assert await service.choose_model(None, with_image=False) == ModelId.COGVIDEOX_2B
     assert await service.choose_model(None, with_image=True) == ModelId.COGVIDEOX_5B_I2V
+    service.default_models = [ModelId.COGVIDEOX_5B]
+    assert await service.choose_model(None, with_image=False) == ModelId.COGVIDEOX_5B
+    with pytest.raises(UserFacingError, match="no image-to-video model set up"):
+        await service.choose_model(None, with_image=True)
     await serve(queue, ModelId.COGVIDEOX_5B, ModelId.COGVIDEOX_5B_I2V)
     assert await service.served_models() == [ModelId.COGVIDEOX_5B, ModelId.COGVIDEOX_5B_I2V]
     assert await service.choose_model(None, with_image=False) == ModelId.COGVIDEOX_5B
     assert await service.choose_model(None, with_image=True) == ModelId.COGVIDEOX_5B_I2V
-    with pytest.raises(UserFacingError, match=r"No worker runs `cogvideox-2b` right now\. Running now: `cogvideox-5b`"):
+    with pytest.raises(
+        UserFacingError, match=r"No worker runs `cogvideox-2b` right now\. Running now: `cogvideox-5b`"
+    ):
         await service.choose_model("cogvideox-2b", with_image=False)
     with pytest.raises(UserFacingError, match="animates an image: attach one"):
         await service.choose_model("cogvideox-5b-i2v", with_image=False)
@@ -66,7 +78,9 @@ async def test_submit_queues_once_per_interaction_and_stores_the_image(
 async def test_bad_prompts_and_full_queues_are_member_facing(service: VideoService, queue: JobQueue) -> None:
     with pytest.raises(UserFacingError, match="The prompt is empty"):
         await service.submit(request(prompt="   "))
-    small = VideoService(JobQueue(queue.redis, dataclasses.replace(queue.settings, guild_cap=1)), service.store)
+    small = VideoService(
+        JobQueue(queue.redis, dataclasses.replace(queue.settings, guild_cap=1)), service.store
+    )
     await small.submit(request(1))
     with pytest.raises(UserFacingError, match="this server's queue already holds 1"):
         await small.submit(request(2))
@@ -101,7 +115,11 @@ async def test_reroll_keeps_prompt_and_image_with_a_new_seed(service: VideoServi
     old = (await service.submit(request(seed=7, image_png=b"img"))).job
     new = (await service.reroll(old.id, "interaction-9", "77")).job
     assert new.id != old.id and new.user_id == "77"
-    assert (new.spec.prompt, new.spec.model, new.spec.image_ref) == (old.spec.prompt, old.spec.model, old.spec.image_ref)
+    assert (new.spec.prompt, new.spec.model, new.spec.image_ref) == (
+        old.spec.prompt,
+        old.spec.model,
+        old.spec.image_ref,
+    )
     assert new.spec.seed is not None  # chosen afresh (old.spec.seed was 7)
     remixed = (await service.reroll(old.id, "interaction-10", "77", prompt="a dog")).job
     assert remixed.spec.prompt == "a dog"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -29,14 +29,19 @@ def connect(url: str, *, binary: bool = False, retries: int = 8) -> Redis:
     Retrying is safe for the queue's writes: enqueue is idempotent on the request id and
     the worker's writes are fenced by its lease token.
     """
-    return Redis.from_url(
+    # a bounded pool that makes callers wait for a free connection: a burst of 100
+    # commands must queue up on 64 sockets, not fail with "Too many connections"
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=64,
+        timeout=30,
         decode_responses=not binary,
         health_check_interval=15,
         socket_connect_timeout=5,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    return Redis.from_pool(pool)  # the client owns the pool and closes it
 
 
 async def check_server(redis: Redis) -> list[str]:

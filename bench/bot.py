@@ -1,0 +1,179 @@
+"""Bot latency against the Discord test double: first response under load, and clip delivery.
+
+    python bench/bot.py                 # 100 concurrent /video, then 20 clips delivered
+    python bench/bot.py --concurrent 200 --clips 40
+
+1. **First response.** 100 /video commands arrive at once; for each, the time from the
+   double dispatching INTERACTION_CREATE to the bot's deferral reaching the double.
+   Discord fails an interaction whose first response takes over 3 s.
+2. **Delivery.** Jobs are rendered one by one by a worker with the tiny pipeline. For each,
+   the time from the `succeeded` event (Redis clock) to the clip message reaching the
+   double (same machine, same clock), the 9-frame upload included.
+
+Everything runs in one process on loopback: the real discord.py bot, the double, a
+private redis-server, and the worker. Run from the repository root.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from bot.app import ReelBot, point_at
+from bot.service import VideoService
+from bot.settings import BotSettings
+from inference.contract import EventType, JobEvent, ModelId
+from inference.daemon import Daemon
+from inference.generator import Generator
+from inference.jobqueue import JobQueue, QueueSettings, connect, new_job_id
+from inference.jobqueue.localredis import RedisServer
+from inference.pipelines import load_models
+from inference.settings import WorkerSettings
+from inference.storage import RedisBlobStore
+from inference.tiny import make_tiny_model
+from tests.discord_double import DiscordDouble
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def first_responses(
+    double: DiscordDouble, guild: int, channel: int, members: list[int], n: int
+) -> list[float]:
+    """Dispatch ``n`` /video at once; seconds from dispatch to the first response, each."""
+    interactions = await asyncio.gather(
+        *(
+            double.slash(guild, channel, members[i % len(members)], "video", {"prompt": f"bench {i}"})
+            for i in range(n)
+        )
+    )
+    await double.wait_for(lambda: all(i.followups for i in interactions), 120)
+    ids = [str(i.followups[0].content).split("`")[1] for i in interactions]
+    return [i.responses[0]["at"] - i.dispatched_at for i in interactions], ids
+
+
+async def deliveries(
+    double: DiscordDouble, queue: JobQueue, guild: int, channel: int, member: int, n: int
+) -> list[float]:
+    """Seconds from each job's `succeeded` event to its clip message in the channel."""
+    stream = queue.keys.events()
+    seconds = []
+    for i in range(n):
+        last = (await queue.redis.xrevrange(stream, count=1) or [("0-0", None)])[0][0]
+        interaction = await double.slash(guild, channel, member, "video", {"prompt": f"clip {i}"})
+        await double.wait_for(lambda i=interaction: bool(i.followups), 30)
+        job_id = str(interaction.followups[0].content).split("`")[1]
+        finished_at = await _succeeded_at(queue, stream, last, job_id)
+        message = await double.wait_for_message(
+            channel,
+            lambda m, name=f"reelbot-{job_id}.mp4": any(a["filename"] == name for a in m.attachments),
+            60,
+        )
+        seconds.append(message.created_at - finished_at)
+    return seconds
+
+
+async def _succeeded_at(queue: JobQueue, stream: str, last: str, job_id: str) -> float:
+    while True:
+        reply = await queue.redis.xread({stream: last}, block=30_000, count=100)
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                event = JobEvent.from_fields(fields)
+                if event.job_id == job_id and event.type is EventType.SUCCEEDED:
+                    return event.at
+
+
+async def run(args: argparse.Namespace, redis_url: str, model_dir: Path) -> dict[str, Any]:
+    qs = QueueSettings(
+        redis_url=redis_url, namespace=f"bench-bot-{new_job_id()}", global_cap=100_000, guild_cap=100_000
+    )
+    async with DiscordDouble() as double, connect(redis_url) as redis:
+        guild, channel = double.add_guild("bench"), 0
+        channel = double.add_channel(guild, "videos")
+        members = [double.add_member(guild, f"m{i}") for i in range(20)]
+        settings = BotSettings(
+            discord_token=double.token,
+            api_base=double.api_base,
+            gateway_url=double.gateway_url,
+            cdn_origins=(double.cdn_origin,),
+            dev_guild_id=guild,
+        )
+        point_at(settings)
+        queue = JobQueue(redis, qs)
+        store = RedisBlobStore.from_url(redis_url, qs.keys, ttl_seconds=600)
+        bot = ReelBot(settings, VideoService(queue, store, [ModelId.COGVIDEOX_5B]), guild_ready_timeout=0.05)
+        running = asyncio.create_task(bot.start(double.token))
+        await asyncio.wait_for(bot.wait_until_ready(), 30)
+        first, first_ids = await first_responses(double, guild, channel, members, args.concurrent)
+        # the load test's jobs are not part of the delivery test: cancel them
+        for job_id in first_ids:
+            await queue.cancel(job_id)
+        models = load_models(WorkerSettings(models=(str(model_dir),)))
+        worker = Daemon(queue, store, Generator(models), WorkerSettings(metrics_port=0))
+        serving = asyncio.create_task(worker.run())
+        delivered = await deliveries(double, queue, guild, channel, members[0], args.clips)
+        worker.stop()
+        await serving
+        await bot.close()
+        await running
+        await store.aclose()
+        violations = list(double.violations)
+    return {
+        "concurrent": args.concurrent,
+        "first_response_p50_ms": percentile(first, 50) * 1000,
+        "first_response_p99_ms": percentile(first, 99) * 1000,
+        "first_response_max_ms": max(first) * 1000,
+        "clips": args.clips,
+        "delivery_p50_ms": statistics.median(delivered) * 1000,
+        "delivery_max_ms": max(delivered) * 1000,
+        "violations": violations,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrent", type=int, default=100, help="/video commands dispatched at once")
+    parser.add_argument("--clips", type=int, default=20, help="clips rendered and delivered one by one")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="reelbot-bench-") as tmp:
+        model_dir = make_tiny_model(Path(tmp) / "tiny", ModelId.COGVIDEOX_5B)
+        server = RedisServer(Path(tmp) / "redis", None).start()
+        try:
+            started = time.monotonic()
+            result = asyncio.run(run(args, server.url, model_dir))
+            result["wall_s"] = time.monotonic() - started
+        finally:
+            server.stop()
+    print("| concurrent /video | first response p50 | p99 | max | clips | delivery p50 | max |")
+    print("|---|---|---|---|---|---|---|")
+    ms = {k: f"{v:.0f} ms" for k, v in result.items() if k.endswith("_ms")}
+    print(
+        f"| {result['concurrent']} | {ms['first_response_p50_ms']} | {ms['first_response_p99_ms']} "
+        f"| {ms['first_response_max_ms']} | {result['clips']} | {ms['delivery_p50_ms']} "
+        f"| {ms['delivery_max_ms']} |"
+    )
+    if result["violations"]:
+        print(f"double violations: {result['violations'][:5]}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The slash commands: /video, /queue, /cancel, /job. Thin: parse, defer, call the service, reply."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.attachments import AttachmentInfo, AttachmentRejected, fetch_image
+from bot.messages import clip_embed
+from bot.service import UserFacingError, VideoRequest
+from bot.views import is_moderator
+from inference.contract import JobStatus
+from inference.recipes import recipe_for
+from inference.storage import StorageError
+
+if TYPE_CHECKING:
+    from bot.app import ReelBot
+
+log = logging.getLogger(__name__)
+
+#: what the bot needs in a channel to post status messages and clips
+REQUIRED_PERMISSIONS = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "attach_files": "Attach Files",
+    "embed_links": "Embed Links",
+}
+
+
+def missing_permissions(permissions: discord.Permissions) -> list[str]:
+    """The names of the permissions the bot lacks in the channel, as Discord shows them."""
+    return [label for flag, label in REQUIRED_PERMISSIONS.items() if not getattr(permissions, flag)]
+
+
+def _bot(interaction: discord.Interaction) -> ReelBot:
+    return interaction.client  # type: ignore[return-value]
+
+
+@app_commands.command(name="video")
+@app_commands.guild_only()
+@app_commands.describe(
+    prompt="What the video shows (English works best)",
+    image="A PNG, JPEG or WEBP to bring to life (optional)",
+    negative="What to keep out of the video",
+    seed="Reuse a seed to get the same video again",
+    model="Which model renders it (the ones running now)",
+)
+async def video(
+    interaction: discord.Interaction,
+    prompt: app_commands.Range[str, 1, 2000],
+    image: discord.Attachment | None = None,
+    negative: app_commands.Range[str, 1, 2000] | None = None,
+    seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
+    model: str | None = None,
+) -> None:
+    """Make a short video from a prompt, or animate an image."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    bot = _bot(interaction)
+    missing = missing_permissions(interaction.app_permissions)
+    if missing:
+        raise UserFacingError(
+            f"I cannot post videos in this channel: I am missing {', '.join(missing)}. "
+            "Ask a server admin to give Reelbot these permissions here, or use another channel."
+        )
+    chosen = await bot.service.choose_model(model, with_image=image is not None)
+    image_png = preview = None
+    if image is not None:
+        recipe = recipe_for(chosen)
+        try:
+            accepted = await fetch_image(
+                bot.http_session,
+                AttachmentInfo(
+                    url=image.url, filename=image.filename, size=image.size, content_type=image.content_type
+                ),
+                allowed_origins=bot.settings.cdn_origins,
+                max_bytes=bot.settings.attachment_max_bytes,
+                aspect=(recipe.width, recipe.height),
+            )
+        except AttachmentRejected as exc:
+            raise UserFacingError(str(exc)) from None
+        image_png, preview = accepted.png, accepted.preview_png
+    request = VideoRequest(
+        request_id=str(interaction.id),
+        guild_id=str(interaction.guild_id),
+        channel_id=str(interaction.channel_id),
+        user_id=str(interaction.user.id),
+        prompt=prompt,
+        negative=negative or "",
+        seed=seed,
+        model=chosen.value,
+        image_png=image_png,
+    )
+    submitted = await bot.service.submit(request)
+    await bot.announce(interaction, submitted, preview=preview)
+
+
+@video.autocomplete("model")
+async def _model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    served = await _bot(interaction).service.served_models()
+    return [
+        app_commands.Choice(name=f"{m} ({'image' if m.image_to_video else 'text'} to video)", value=m.value)
+        for m in served
+        if current.lower() in m.value
+    ][:25]
+
+
+@app_commands.command(name="queue")
+@app_commands.guild_only()
+async def queue(interaction: discord.Interaction) -> None:
+    """Your videos in the queue, and how busy this server's queue is."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    bot = _bot(interaction)
+    mine = await bot.service.member_jobs(str(interaction.guild_id), str(interaction.user.id))
+    waiting = await bot.service.queue.guild_depth(str(interaction.guild_id))
+    lines = [f"This server has {waiting} video{'s' if waiting != 1 else ''} waiting."]
+    if not mine:
+        lines.append("You have nothing queued. Start one with /video.")
+    for job, position in mine:
+        if job.status is JobStatus.RUNNING:
+            lines.append(f"• `{job.id}` ({job.spec.model}) is rendering now.")
+        elif position is not None:
+            eta = f", expected to start <t:{int(position.eta)}:R>" if position.eta else ""
+            lines.append(f"• `{job.id}` ({job.spec.model}): {position.ahead} ahead{eta}.")
+    await interaction.followup.send("\n".join(lines), ephemeral=True)
+
+
+@app_commands.command(name="cancel")
+@app_commands.guild_only()
+@app_commands.describe(job="The job id, as shown when you asked for the video")
+async def cancel(interaction: discord.Interaction, job: app_commands.Range[str, 6, 32]) -> None:
+    """Cancel one of your videos (moderators can cancel any)."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    text = await _bot(interaction).service.cancel(job, str(interaction.user.id), is_moderator(interaction))
+    await interaction.followup.send(text, ephemeral=True)
+
+
+@app_commands.command(name="job")
+@app_commands.guild_only()
+@app_commands.describe(id="The job id")
+async def job(interaction: discord.Interaction, id: app_commands.Range[str, 6, 32]) -> None:
+    """Show a video again, or where it stands."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    bot = _bot(interaction)
+    record = await bot.service.job(id)
+    if str(record.guild_id) != str(interaction.guild_id):
+        raise UserFacingError(f"I know no job `{id}` in this server.")
+    if record.status is not JobStatus.SUCCEEDED or not record.result:
+        detail = f": {record.error}" if record.error else "."
+        await interaction.followup.send(f"Job `{record.id}` is {record.status.value}{detail}", ephemeral=True)
+        return
+    kwargs: dict[str, Any] = {"embed": clip_embed(record, record.result), "ephemeral": True}
+    try:
+        data = await bot.service.store.get(str(record.result["clip_ref"]))
+    except StorageError:
+        raise UserFacingError(
+            f"The clip of `{record.id}` has expired from storage; re-roll it to make it again."
+        ) from None
+    if len(data) <= interaction.filesize_limit:
+        kwargs["file"] = discord.File(io.BytesIO(data), filename=f"reelbot-{record.id}.mp4")
+    else:
+        link = record.result.get("clip_url")
+        kwargs["content"] = link or "The clip is larger than this server's upload limit."
+    await interaction.followup.send(**kwargs)
+
+
+COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (video, queue, cancel, job)
+
+
+async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    """The one error funnel: a member-facing message, or a logged bug with a reference."""
+    cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(cause, UserFacingError):
+        text = str(cause)
+    elif isinstance(error, app_commands.NoPrivateMessage):
+        text = "Reelbot works inside a server, not in direct messages."
+    else:
+        reference = secrets.token_hex(4)
+        log.error("command failed (ref %s)", reference, exc_info=cause)
+        text = f"Something went wrong on our side (reference `{reference}`). Please try again in a moment."
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error: %s", text)

@@ -1,0 +1,197 @@
+"""Buttons under status and clip messages, and the Remix form.
+
+Every button is a :class:`discord.ui.DynamicItem` whose ``custom_id`` carries the job id
+(``reelbot:<action>:<job>``), so buttons on old messages keep working after a restart:
+discord.py matches the id against the templates registered at start-up. Who may press
+is checked when the button is pressed, never when it is drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.service import UserFacingError
+
+if TYPE_CHECKING:
+    from bot.app import ReelBot
+
+log = logging.getLogger(__name__)
+
+_JOB = r"(?P<job>[0-9a-z]{6,32})"
+
+
+def _bot(interaction: discord.Interaction) -> ReelBot:
+    return interaction.client  # type: ignore[return-value]
+
+
+def is_moderator(interaction: discord.Interaction) -> bool:
+    """Members who may manage messages in the channel count as moderators."""
+    permissions = interaction.permissions
+    return bool(permissions.manage_messages or permissions.administrator)
+
+
+async def _safely(interaction: discord.Interaction, action: Any) -> None:
+    """Run a button's action; a UserFacingError becomes a private reply."""
+    try:
+        await action()
+    except UserFacingError as exc:
+        await _tell(interaction, str(exc))
+
+
+async def _tell(interaction: discord.Interaction, text: str) -> None:
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:cancel:{_JOB}"):
+    """Under a status message: stop a queued or running job."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"reelbot:cancel:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> CancelButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act() -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            text = await _bot(interaction).service.cancel(
+                self.job_id, str(interaction.user.id), is_moderator(interaction)
+            )
+            await interaction.followup.send(text, ephemeral=True)
+
+        await _safely(interaction, act)
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:reroll:{_JOB}"):
+    """Under a clip: the same prompt again with a new seed, queued for whoever pressed."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Re-roll", emoji="🎲", custom_id=f"reelbot:reroll:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RerollButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act() -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            bot = _bot(interaction)
+            submitted = await bot.service.reroll(self.job_id, str(interaction.id), str(interaction.user.id))
+            await bot.announce(interaction, submitted)
+
+        await _safely(interaction, act)
+
+
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:remix:{_JOB}"):
+    """Under a clip: a form pre-filled with the prompt, to change it and render again."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Remix", emoji="✏️", custom_id=f"reelbot:remix:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RemixButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act() -> None:
+            job = await _bot(interaction).service.job(self.job_id)
+            await interaction.response.send_modal(RemixModal(job.id, job.spec.prompt))
+
+        await _safely(interaction, act)
+
+
+class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:delete:{_JOB}"):
+    """Under a clip: remove it (the member who asked for it, or a moderator)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Delete",
+                emoji="🗑️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"reelbot:delete:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DeleteButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def act() -> None:
+            job = await _bot(interaction).service.job(self.job_id)
+            if job.user_id != str(interaction.user.id) and not is_moderator(interaction):
+                raise UserFacingError(
+                    "Only the member who asked for this video, or a moderator, can delete it."
+                )
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            if interaction.message is not None:
+                await interaction.message.delete()
+            await interaction.followup.send(f"Deleted the clip of `{job.id}`.", ephemeral=True)
+
+        await _safely(interaction, act)
+
+
+class RemixModal(discord.ui.Modal, title="Remix this video"):
+    """The prompt, editable; submitting queues a new job for whoever submits."""
+
+    def __init__(self, job_id: str, prompt: str) -> None:
+        super().__init__(custom_id=f"reelbot:remix-form:{job_id}", timeout=None)
+        self.job_id = job_id
+        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+            label="Prompt", style=discord.TextStyle.paragraph, default=prompt[:4000], max_length=2000
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        async def act() -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            bot = _bot(interaction)
+            submitted = await bot.service.reroll(
+                self.job_id, str(interaction.id), str(interaction.user.id), prompt=self.prompt.value
+            )
+            await bot.announce(interaction, submitted)
+
+        await _safely(interaction, act)
+
+
+def status_buttons(job_id: str) -> discord.ui.View:
+    """The view under a status message: Cancel."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
+
+
+def clip_buttons(job_id: str) -> discord.ui.View:
+    """The view under a clip: Re-roll, Remix, Delete."""
+    view = discord.ui.View(timeout=None)
+    for item in (RerollButton(job_id), RemixButton(job_id), DeleteButton(job_id)):
+        view.add_item(item)
+    return view
+
+
+DYNAMIC_ITEMS = (CancelButton, RerollButton, RemixButton, DeleteButton)

@@ -1,0 +1,352 @@
+"""End to end: the real discord.py bot, a worker with tiny pipelines, real Redis, the Discord double.
+
+Every test checks what a member would see in the channel, and that the double saw no
+request that breaks Discord's API description or rules (``double.violations``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import io
+import struct
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from PIL import Image
+
+from bot.app import ReelBot, point_at
+from bot.service import VideoService
+from bot.settings import BotSettings
+from inference.contract import JobStatus, ModelId
+from inference.daemon import Daemon
+from inference.generator import Generator
+from inference.jobqueue import JobQueue, QueueSettings
+from inference.pipelines import LoadedModel, load_models
+from inference.settings import WorkerSettings
+from inference.storage import RedisBlobStore
+from inference.video import probe_mp4
+from tests.discord_double import DiscordDouble
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def models(tiny_dirs: dict[str, Path]) -> dict[ModelId, LoadedModel]:
+    return load_models(WorkerSettings(models=(str(tiny_dirs["5b"]), str(tiny_dirs["i2v"]))))
+
+
+@pytest.fixture
+def restore_discord_urls() -> Iterator[None]:
+    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
+
+@dataclasses.dataclass
+class Box:
+    """One community's world: the double, a guild, a channel, members, the bot and a worker."""
+
+    double: DiscordDouble
+    queue: JobQueue
+    store: RedisBlobStore
+    settings: BotSettings
+    guild: int
+    channel: int
+    member: int
+    other: int
+    moderator: int
+    models: Any = None
+    bot: ReelBot | None = None
+    bot_task: asyncio.Task[None] | None = None
+    worker: Daemon | None = None
+    serving: asyncio.Task[int] | None = None
+
+    def start_worker(self) -> None:
+        self.worker = Daemon(self.queue, self.store, Generator(self.models), WorkerSettings(metrics_port=0))
+        self.serving = asyncio.create_task(self.worker.run())
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None and self.serving is not None:
+            self.worker.stop()
+            await asyncio.wait_for(self.serving, 30)
+        self.worker = self.serving = None
+
+    async def start_bot(self) -> ReelBot:
+        service = VideoService(self.queue, self.store, list(self.models))
+        self.bot = ReelBot(self.settings, service, guild_ready_timeout=0.05)
+        self.bot_task = asyncio.create_task(self.bot.start(self.double.token))
+        await asyncio.wait_for(self.bot.wait_until_ready(), 30)
+        return self.bot
+
+    async def stop_bot(self) -> None:
+        if self.bot is not None:
+            await self.bot.close()
+        if self.bot_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.bot_task
+        self.bot = self.bot_task = None
+
+    async def video(self, user: int | None = None, **options: Any) -> Any:
+        attachments = options.pop("attachments", None)
+        return await self.double.slash(
+            self.guild, self.channel, user or self.member, "video", options, attachments=attachments
+        )
+
+    async def clip_message(self, job_id: str, timeout: float = 60) -> Any:
+        return await self.double.wait_for_message(
+            self.channel,
+            lambda m: any(a["filename"] == f"reelbot-{job_id}.mp4" for a in m.attachments),
+            timeout,
+        )
+
+
+@pytest.fixture
+async def box(
+    restore_discord_urls: None, queue: JobQueue, settings: QueueSettings, models: Any
+) -> AsyncIterator[Box]:
+    async with DiscordDouble() as double:
+        guild = double.add_guild("makers")
+        channel = double.add_channel(guild, "videos")
+        member, other = double.add_member(guild, "ana"), double.add_member(guild, "bo")
+        moderator = double.add_member(guild, "mod", moderator=True)
+        bot_settings = BotSettings(
+            discord_token=double.token,
+            api_base=double.api_base,
+            gateway_url=double.gateway_url,
+            cdn_origins=(double.cdn_origin,),
+            dev_guild_id=guild,
+            status_edit_seconds=1,
+        )
+        point_at(bot_settings)
+        store = RedisBlobStore.from_url(settings.redis_url, settings.keys, ttl_seconds=600)
+        world = Box(double, queue, store, bot_settings, guild, channel, member, other, moderator, models)
+        world.start_worker()
+        try:
+            await world.start_bot()
+            yield world
+        finally:
+            await asyncio.wait_for(world.stop_bot(), 20)
+            await world.stop_worker()
+            await store.aclose()
+
+
+def png(width: int = 320, height: int = 200, colour: str = "orange") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge image (a decompression bomb's calling card)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def reply_text(interaction: Any) -> str:
+    return "\n".join(str(m.content) for m in interaction.followups)
+
+
+async def test_video_from_text_arrives_as_an_mp4_in_the_channel(box: Box) -> None:
+    interaction = await box.video(prompt="a bee on a flower", seed=11)
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    assert interaction.responses[0]["type"] == 5  # deferred within 3 s
+    assert "Queued `" in reply_text(interaction)
+    job_id = reply_text(interaction).split("`")[1]
+    clip = await box.clip_message(job_id)
+    assert f"<@{box.member}>" in clip.content
+    info = probe_mp4(clip.attachments[0]["data"])
+    assert (info.frames, info.width, info.height, info.fps) == (9, 96, 64, 8.0)
+    embed = clip.embeds[0]
+    assert embed["footer"]["text"] == f"job {job_id}"
+    assert {f["name"]: f["value"] for f in embed["fields"]}["Seed"] == "11"
+    custom_ids = [c["custom_id"] for row in clip.components for c in row["components"]]
+    assert custom_ids == [f"reelbot:{a}:{job_id}" for a in ("reroll", "remix", "delete")]
+    status = await box.double.wait_for_message(
+        box.channel, lambda m: not m.flags & 64 and m.id != clip.id and f"`{job_id}` is ready" in m.content
+    )
+    assert str(clip.id) in status.content  # a link to the clip
+    assert status.components == []  # the Cancel button is gone
+    assert box.double.violations == []
+
+
+async def test_video_from_an_image_is_image_to_video(box: Box) -> None:
+    picture = box.double.host_attachment("cat.png", png(640, 360), "image/png")
+    interaction = await box.video(
+        prompt="the cat wakes up", image=picture["id"], attachments={picture["id"]: picture}
+    )
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    job_id = reply_text(interaction).split("`")[1]
+    assert (await box.queue.get(job_id)).spec.model is ModelId.COGVIDEOX_5B_I2V
+    preview = interaction.followups[0].attachments[0]
+    assert Image.open(io.BytesIO(preview["data"])).size[0] <= 480
+    clip = await box.clip_message(job_id)
+    assert probe_mp4(clip.attachments[0]["data"]).frames == 9
+    assert box.double.violations == []
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "expected"),
+    [
+        ("notes.png", b"just some text, not an image at all\n" * 20, "PNG, JPEG or WEBP"),
+        ("bomb.png", png_declaring(20000, 20000), "20000x20000"),
+        (
+            "logo.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+            "PNG, JPEG or WEBP",
+        ),
+        ("huge.jpg", b"\xff\xd8\xff" + b"\0" * (12 * 2**20), "MiB"),
+        ("anim.gif", b"GIF89a" + b"\0" * 64, "GIF"),
+    ],
+    ids=["text-as-png", "declared-20000px", "svg", "12-mib-jpeg", "gif"],
+)
+async def test_bad_attachments_are_refused_with_a_reason_and_no_job(
+    box: Box, filename: str, data: bytes, expected: str
+) -> None:
+    attachment = box.double.host_attachment(filename, data)
+    interaction = await box.video(
+        prompt="x", image=attachment["id"], attachments={attachment["id"]: attachment}
+    )
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    text = reply_text(interaction)
+    assert expected in text and "Queued" not in text
+    assert (await box.queue.depth()).get("all", 0) == 0
+    assert box.double.violations == []
+
+
+async def test_a_replayed_interaction_makes_one_job(box: Box) -> None:
+    interaction = await box.video(prompt="a fox in the snow")
+    await box.double.replay(interaction)
+    await box.double.wait_for(lambda: len(interaction.followups) >= 1, 10)
+    await asyncio.sleep(1.0)
+    jobs = await box.bot.service.member_jobs(str(box.guild), str(box.member))  # type: ignore[union-attr]
+    finished = [m for m in box.double.messages(box.channel) if m.attachments]
+    assert len(jobs) + len(finished) == 1
+
+
+async def test_cancel_through_the_status_button(box: Box) -> None:
+    await box.stop_worker()  # the job must still be waiting when the button is pressed
+    interaction = await box.video(prompt="a long one", seed=3)
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    job_id = reply_text(interaction).split("`")[1]
+    status = await box.double.wait_for_message(
+        box.channel, lambda m: not m.flags & 64 and f"`{job_id}`" in m.content
+    )
+    stranger = await box.double.click(box.channel, status.id, f"reelbot:cancel:{job_id}", box.other)
+    await box.double.wait_for(lambda: bool(stranger.followups), 10)
+    assert "Only the member who asked" in reply_text(stranger)
+    assert (await box.queue.get(job_id)).status is JobStatus.QUEUED
+    mine = await box.double.click(box.channel, status.id, f"reelbot:cancel:{job_id}", box.member)
+    await box.double.wait_for(lambda: bool(mine.followups), 10)
+    assert reply_text(mine) == f"Cancelled `{job_id}`."
+    assert (await box.queue.get(job_id)).status is JobStatus.CANCELLED
+    await box.double.wait_for_message(
+        box.channel, lambda m: m.id == status.id and "was cancelled" in m.content
+    )
+    assert box.double.violations == []
+
+
+async def test_a_restarted_bot_posts_each_clip_once_and_old_buttons_work(box: Box) -> None:
+    first = await box.video(prompt="before the restart", seed=1)
+    await box.double.wait_for(lambda: bool(first.followups), 10)
+    first_id = reply_text(first).split("`")[1]
+    await box.clip_message(first_id)
+    await box.stop_worker()
+    second = await box.video(prompt="during the restart", seed=2)
+    await box.double.wait_for(lambda: bool(second.followups), 10)
+    second_id = reply_text(second).split("`")[1]
+    await box.stop_bot()  # the bot goes away while the job waits, renders and finishes
+    box.start_worker()
+    for _ in range(100):
+        if (await box.queue.get(second_id)).status is JobStatus.SUCCEEDED:
+            break
+        await asyncio.sleep(0.1)
+    await box.start_bot()
+    await box.clip_message(second_id)
+    await asyncio.sleep(1.5)  # time for any duplicate to show up
+    clips = [m for m in box.double.messages(box.channel) if m.attachments and not m.flags & 64]
+    names = sorted(a["filename"] for m in clips for a in m.attachments)
+    assert names == sorted([f"reelbot-{first_id}.mp4", f"reelbot-{second_id}.mp4"])  # each exactly once
+    # a button drawn before the restart still works, and checks who presses it
+    old_clip = await box.clip_message(first_id)
+    reroll = await box.double.click(box.channel, old_clip.id, f"reelbot:reroll:{first_id}", box.other)
+    await box.double.wait_for(lambda: bool(reroll.followups), 10)
+    new_id = reply_text(reroll).split("`")[1]
+    rerolled = await box.queue.get(new_id)
+    assert rerolled.user_id == str(box.other) and rerolled.spec.prompt == "before the restart"
+    delete = await box.double.click(box.channel, old_clip.id, f"reelbot:delete:{first_id}", box.other)
+    await box.double.wait_for(lambda: bool(delete.followups) or bool(delete.responses), 10)
+    await asyncio.sleep(0.3)
+    assert "Only the member who asked" in reply_text(delete) + str(delete.responses)
+    assert not old_clip.deleted
+    assert box.double.violations == []
+
+
+async def test_a_clip_over_the_upload_limit_is_re_encoded(box: Box) -> None:
+    await box.stop_bot()
+    box.settings = dataclasses.replace(box.settings, max_upload_bytes=24_000)
+    await box.start_bot()
+    interaction = await box.video(prompt="a bee on a flower", seed=5)
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    job_id = reply_text(interaction).split("`")[1]
+    record = None
+    for _ in range(100):
+        record = await box.queue.get(job_id)
+        if record.status.terminal:
+            break
+        await asyncio.sleep(0.1)
+    assert record is not None and record.result is not None and record.result["bytes"] > 24_000
+    message = await box.double.wait_for_message(
+        box.channel, lambda m: not m.flags & 64 and (bool(m.attachments) or "upload limit" in m.content), 60
+    )
+    if message.attachments:  # re-encoded to fit
+        data = message.attachments[0]["data"]
+        assert len(data) <= 24_000 and probe_mp4(data).frames == 9
+    else:  # or a clear failure: no S3 link is possible with Redis storage
+        assert "upload limit" in message.content and "REELBOT_STORAGE=s3" in message.content
+    assert box.double.violations == []
+
+
+async def test_missing_channel_permissions_are_named_and_nothing_is_queued(box: Box) -> None:
+    no_attach = 0
+    for flag in (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "read_message_history",
+        "use_application_commands",
+    ):
+        no_attach |= getattr(discord.Permissions, flag).flag
+    interaction = await box.double.slash(
+        box.guild, box.channel, box.member, "video", {"prompt": "x"}, app_permissions=no_attach
+    )
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    assert "missing Attach Files" in reply_text(interaction)
+    assert (await box.queue.depth()).get("all", 0) == 0
+    assert box.double.violations == []
+
+
+async def test_a_job_finishing_after_sixteen_minutes_is_still_delivered(box: Box) -> None:
+    await box.stop_worker()
+    interaction = await box.video(prompt="a slow sunrise", seed=4)
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    job_id = reply_text(interaction).split("`")[1]
+    box.double.advance_clock(16 * 60)  # the interaction token is dead now
+    box.start_worker()
+    clip = await box.clip_message(job_id)
+    assert f"<@{box.member}>" in clip.content and clip.webhook_id is None  # posted with the bot token
+    assert box.double.violations == []
