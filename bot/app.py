@@ -112,7 +112,11 @@ class ReelBot(discord.Client):
                 note = "\nI could not post its status here (missing permission); the clip may not arrive."
             else:
                 await self.service.record_post(job.id, "status", str(status.id), only_if_new=True)
-        text = f"Queued `{job.id}` with `{job.spec.model}`.{note}"
+        place = ""
+        if submitted.position is not None:
+            ahead = submitted.position.ahead
+            place = " You are next." if ahead == 0 else f" {ahead} ahead of you."
+        text = f"Queued `{job.id}` with `{job.spec.model}`.{place}{note}"
         if preview is None:
             await interaction.followup.send(text, ephemeral=True)
             return

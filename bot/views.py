@@ -163,7 +163,11 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
         super().__init__(custom_id=f"reelbot:remix-form:{job_id}", timeout=None)
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt", style=discord.TextStyle.paragraph, default=prompt[:4000], max_length=2000
+            label="Prompt",
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            default=prompt[:2000],
+            max_length=2000,
         )
         self.add_item(self.prompt)
 

@@ -350,3 +350,73 @@ async def test_a_job_finishing_after_sixteen_minutes_is_still_delivered(box: Box
     clip = await box.clip_message(job_id)
     assert f"<@{box.member}>" in clip.content and clip.webhook_id is None  # posted with the bot token
     assert box.double.violations == []
+
+
+async def test_queue_cancel_and_job_commands(box: Box) -> None:
+    await box.stop_worker()
+    first = await box.video(prompt="one", seed=1)
+    await box.double.wait_for(lambda: bool(first.followups), 10)
+    second = await box.video(prompt="two", seed=2)
+    await box.double.wait_for(lambda: bool(second.followups), 10)
+    first_id, second_id = (reply_text(i).split("`")[1] for i in (first, second))
+    assert "You are next." in reply_text(first) and "1 ahead of you." in reply_text(second)
+    listing = await box.double.slash(box.guild, box.channel, box.member, "queue")
+    await box.double.wait_for(lambda: bool(listing.followups), 10)
+    text = reply_text(listing)
+    assert "This server has 2 videos waiting." in text and f"`{second_id}`" in text and "1 ahead" in text
+    refused = await box.double.slash(box.guild, box.channel, box.other, "cancel", {"job": second_id})
+    await box.double.wait_for(lambda: bool(refused.followups), 10)
+    assert "Only the member who asked" in reply_text(refused)
+    by_mod = await box.double.slash(box.guild, box.channel, box.moderator, "cancel", {"job": second_id})
+    await box.double.wait_for(lambda: bool(by_mod.followups), 10)
+    assert reply_text(by_mod) == f"Cancelled `{second_id}`."
+    box.start_worker()
+    await box.clip_message(first_id)
+    again = await box.double.slash(box.guild, box.channel, box.other, "job", {"id": first_id})
+    await box.double.wait_for(lambda: bool(again.followups), 10)
+    shown = again.followups[0]
+    assert shown.flags & 64 and shown.attachments[0]["filename"] == f"reelbot-{first_id}.mp4"
+    gone = await box.double.slash(box.guild, box.channel, box.member, "job", {"id": second_id})
+    await box.double.wait_for(lambda: bool(gone.followups), 10)
+    assert f"Job `{second_id}` is cancelled" in reply_text(gone)
+    assert box.double.violations == []
+
+
+async def test_remix_form_and_delete_by_the_requester(box: Box) -> None:
+    interaction = await box.video(prompt="a red kite", seed=9)
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    job_id = reply_text(interaction).split("`")[1]
+    clip = await box.clip_message(job_id)
+    opened = await box.double.click(box.channel, clip.id, f"reelbot:remix:{job_id}", box.other)
+    await box.double.wait_for(lambda: bool(opened.responses), 10)
+    modal = opened.responses[0]
+    assert modal["type"] == 9 and "a red kite" in str(modal["data"])
+    submitted = await box.double.submit_modal(
+        box.channel, f"reelbot:remix-form:{job_id}", {"prompt": "a blue kite"}, box.other, box.guild
+    )
+    await box.double.wait_for(lambda: bool(submitted.followups), 10)
+    remix_id = reply_text(submitted).split("`")[1]
+    remix = await box.queue.get(remix_id)
+    assert remix.spec.prompt == "a blue kite" and remix.user_id == str(box.other)
+    delete = await box.double.click(box.channel, clip.id, f"reelbot:delete:{job_id}", box.member)
+    await box.double.wait_for(lambda: bool(delete.followups), 10)
+    assert clip.deleted and reply_text(delete) == f"Deleted the clip of `{job_id}`."
+    assert box.double.violations == []
+
+
+async def test_a_missing_permission_is_reported_once(box: Box, caplog: pytest.LogCaptureFixture) -> None:
+    box.double.fail_next("POST", "/channels/*/messages", 403, times=4, code=50013)
+    ids = []
+    for prompt in ("first", "second"):
+        interaction = await box.video(prompt=prompt)
+        await box.double.wait_for(lambda i=interaction: bool(i.followups), 10)
+        assert "missing permission" in reply_text(interaction)
+        ids.append(reply_text(interaction).split("`")[1])
+    for job_id in ids:
+        for _ in range(100):
+            if (await box.queue.get(job_id)).status.terminal:
+                break
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # the deliveries are attempted and refused
+    reports = [r for r in caplog.records if "missing permission in channel" in r.getMessage()]
+    assert len(reports) == 1 and "Attach Files" in reports[0].getMessage()
