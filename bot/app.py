@@ -110,6 +110,10 @@ class ReelBot(discord.Client):
                 )
             except discord.Forbidden:
                 note = "\nI could not post its status here (missing permission); the clip may not arrive."
+            except discord.HTTPException as exc:
+                # the job is queued: a status message lost to a Discord hiccup is no reason to fail
+                log.warning("job %s: could not post its status message: %s", job.id, exc)
+                note = "\nI could not post its status in the channel just now; the clip will still be posted."
             else:
                 await self.service.record_post(job.id, "status", str(status.id), only_if_new=True)
         place = ""

@@ -420,3 +420,18 @@ async def test_a_missing_permission_is_reported_once(box: Box, caplog: pytest.Lo
     await asyncio.sleep(1.0)  # the deliveries are attempted and refused
     reports = [r for r in caplog.records if "missing permission in channel" in r.getMessage()]
     assert len(reports) == 1 and "Attach Files" in reports[0].getMessage()
+
+
+async def test_discord_server_errors_delay_a_clip_but_do_not_lose_it(box: Box) -> None:
+    await box.stop_worker()
+    interaction = await box.video(prompt="through the storm", seed=6)
+    await box.double.wait_for(lambda: bool(interaction.followups), 10)
+    job_id = reply_text(interaction).split("`")[1]
+    # more 500s than discord.py retries on its own: the event stays pending and is retried
+    box.double.fail_next("POST", "/channels/*/messages", 500, times=5)
+    box.start_worker()
+    clip = await box.clip_message(job_id, timeout=90)
+    assert f"<@{box.member}>" in clip.content
+    clips = [m for m in box.double.messages(box.channel) if m.attachments and not m.flags & 64]
+    assert len(clips) == 1
+    assert box.double.violations == []
