@@ -31,7 +31,9 @@ from .webhooks import InteractionApi
 from .world import BOT_PERMISSIONS, Clock, Interaction, Message, RecordedRequest, World
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SPEC = ROOT.parent / "shared" / "discord-api-spec" / "openapi.json"
+# a copy of discord/discord-api-spec's openapi.json (MIT; see openapi/SOURCE.md and openapi/LICENSE),
+# kept in the repository so that a fresh clone tests against it with nothing beside it
+DEFAULT_SPEC = Path(__file__).parent / "openapi" / "openapi.json"
 MAX_REQUEST_BYTES = 200 * 1024 * 1024
 
 
