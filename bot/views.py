@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
@@ -49,22 +49,32 @@ async def _tell(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:cancel:{_JOB}"):
-    """Under a status message: stop a queued or running job."""
+class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button whose custom_id is ``reelbot:<action>:<job>``; subclasses set the template."""
+
+    action = ""
+    label = ""
+    emoji: str | None = None
+    style = discord.ButtonStyle.secondary
 
     def __init__(self, job_id: str) -> None:
+        custom_id = f"reelbot:{self.action}:{job_id}"
         super().__init__(
-            discord.ui.Button(
-                label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"reelbot:cancel:{job_id}"
-            )
+            discord.ui.Button(label=self.label, emoji=self.emoji, style=self.style, custom_id=custom_id)
         )
         self.job_id = job_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> CancelButton:
+    ) -> Self:
         return cls(match["job"])
+
+
+class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
+    """Under a status message: stop a queued or running job."""
+
+    action, label, style = "cancel", "Cancel", discord.ButtonStyle.danger
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act() -> None:
@@ -77,18 +87,10 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"r
         await _safely(interaction, act)
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:reroll:{_JOB}"):
+class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
     """Under a clip: the same prompt again with a new seed, queued for whoever pressed."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Re-roll", emoji="🎲", custom_id=f"reelbot:reroll:{job_id}"))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> RerollButton:
-        return cls(match["job"])
+    action, label, emoji = "reroll", "Re-roll", "🎲"
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act() -> None:
@@ -100,18 +102,10 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"r
         await _safely(interaction, act)
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:remix:{_JOB}"):
+class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
     """Under a clip: a form pre-filled with the prompt, to change it and render again."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Remix", emoji="✏️", custom_id=f"reelbot:remix:{job_id}"))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> RemixButton:
-        return cls(match["job"])
+    action, label, emoji = "remix", "Remix", "✏️"
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act() -> None:
@@ -121,25 +115,10 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"re
         await _safely(interaction, act)
 
 
-class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"reelbot:delete:{_JOB}"):
+class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
     """Under a clip: remove it (the member who asked for it, or a moderator)."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Delete",
-                emoji="🗑️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"reelbot:delete:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> DeleteButton:
-        return cls(match["job"])
+    action, label, emoji = "delete", "Delete", "🗑️"
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act() -> None:
