@@ -212,7 +212,8 @@ async def _cancel(args: argparse.Namespace, settings: QueueSettings) -> int:
 async def _run(args: argparse.Namespace, settings: QueueSettings) -> int:
     from bot.runner import run_box
 
-    return await run_box(BotSettings.from_env(os.environ), args.worker_settings, settings, args.data_dir)
+    bot_settings = BotSettings.from_env(os.environ)
+    return await run_box(bot_settings, args.worker_settings, settings, args.data_dir, os.environ)
 
 
 async def _bot(args: argparse.Namespace, settings: QueueSettings) -> int:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -66,12 +65,19 @@ async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: Queu
 
 
 async def run_box(
-    bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings, data_dir: Path
+    bot_settings: BotSettings,
+    worker: WorkerSettings,
+    queue: QueueSettings,
+    data_dir: Path,
+    environ: Mapping[str, str],
 ) -> int:
-    """``reelbot run``: Redis if needed, the bot, and a supervised worker on this box."""
+    """``reelbot run``: Redis if needed, the bot, and a supervised worker on this box.
+
+    ``environ`` is handed to the worker process, which reads its own settings from it.
+    """
     bot_settings.require_token()  # before starting anything
-    async with local_redis(os.environ, data_dir):
-        supervisor = asyncio.create_task(supervise_worker(dict(os.environ), queue.redis_url))
+    async with local_redis(environ, data_dir):
+        supervisor = asyncio.create_task(supervise_worker(dict(environ), queue.redis_url))
         try:
             return await run_bot(bot_settings, worker, queue)
         finally:
