@@ -30,10 +30,11 @@ import tempfile
 import time
 from typing import Any
 
+from bench.events import stream_end, wait_succeeded
 from bot.app import ReelBot, point_at
 from bot.service import VideoService
 from bot.settings import BotSettings
-from inference.contract import EventType, JobEvent, ModelId
+from inference.contract import ModelId
 from inference.daemon import Daemon
 from inference.generator import Generator
 from inference.jobqueue import JobQueue, QueueSettings, connect, new_job_id
@@ -69,14 +70,13 @@ async def deliveries(
     double: DiscordDouble, queue: JobQueue, guild: int, channel: int, member: int, n: int
 ) -> list[float]:
     """Seconds from each job's `succeeded` event to its clip message in the channel."""
-    stream = queue.keys.events()
     seconds = []
     for i in range(n):
-        last = (await queue.redis.xrevrange(stream, count=1) or [("0-0", None)])[0][0]
+        last = await stream_end(queue)
         interaction = await double.slash(guild, channel, member, "video", {"prompt": f"clip {i}"})
         await double.wait_for(lambda i=interaction: bool(i.followups), 30)
         job_id = str(interaction.followups[0].content).split("`")[1]
-        finished_at = await _succeeded_at(queue, stream, last, job_id)
+        finished_at = (await wait_succeeded(queue, job_id, last)).at
         message = await double.wait_for_message(
             channel,
             lambda m, name=f"reelbot-{job_id}.mp4": any(a["filename"] == name for a in m.attachments),
@@ -84,17 +84,6 @@ async def deliveries(
         )
         seconds.append(message.created_at - finished_at)
     return seconds
-
-
-async def _succeeded_at(queue: JobQueue, stream: str, last: str, job_id: str) -> float:
-    while True:
-        reply = await queue.redis.xread({stream: last}, block=30_000, count=100)
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                last = entry_id
-                event = JobEvent.from_fields(fields)
-                if event.job_id == job_id and event.type is EventType.SUCCEEDED:
-                    return event.at
 
 
 async def run(args: argparse.Namespace, redis_url: str, model_dir: Path) -> dict[str, Any]:

@@ -31,7 +31,8 @@ from typing import Any
 
 import torch
 
-from inference.contract import EventType, GenerationSpec, JobEvent, JobRecord, ModelId
+from bench.events import stream_end, wait_succeeded
+from inference.contract import GenerationSpec, JobRecord, ModelId
 from inference.daemon import Daemon
 from inference.generator import Generator, to_uint8
 from inference.jobqueue import JobQueue, QueueSettings, connect, new_job_id
@@ -81,23 +82,13 @@ async def through_daemon(queue: JobQueue, model: ModelId, seed: int) -> float:
         user_id="1",
         spec=GenerationSpec(prompt=PROMPT, model=model, seed=seed),
     )
-    stream = queue.keys.events()
-    last = (await queue.redis.xrevrange(stream, count=1) or [("0-0", None)])[0][0]
+    last = await stream_end(queue)
     started = time.perf_counter()
     await queue.enqueue(record)
     # wait on the event stream (blocking, as the bot does): polling would steal the
     # CPU the render needs and slow the very thing being measured
-    while True:
-        reply = await queue.redis.xread({stream: last}, block=5000, count=100)
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                last = entry_id
-                event = JobEvent.from_fields(fields)
-                if event.job_id != record.id or not event.type.final:
-                    continue
-                if event.type is not EventType.SUCCEEDED:
-                    raise RuntimeError(f"bench job {record.id} {event.type}: {event.data}")
-                return time.perf_counter() - started
+    await wait_succeeded(queue, record.id, last)
+    return time.perf_counter() - started
 
 
 async def run(args: argparse.Namespace, redis_url: str, model_dir: Path) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -236,8 +235,3 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelLoadError(f"{path} must hold a JSON object")
     return data
-
-
-def served_lanes(models: Sequence[ModelId]) -> list[str]:
-    """The queue lanes a worker with ``models`` claims from."""
-    return [m.value for m in models]

@@ -112,10 +112,14 @@ def encode_mp4(
     except av.FFmpegError as exc:
         raise VideoError(f"FFmpeg could not encode the clip: {exc}") from exc
     except OSError as exc:
-        raise VideoError(
-            f"cannot write the temporary MP4 in {tempfile.gettempdir()}: {exc}. "
-            "Point TMPDIR at a writable directory with space for one clip."
-        ) from exc
+        raise _temp_file_error(exc) from exc
+
+
+def _temp_file_error(exc: OSError) -> VideoError:
+    return VideoError(
+        f"cannot write the temporary MP4 in {tempfile.gettempdir()}: {exc}. "
+        "Point TMPDIR at a writable directory with space for one clip."
+    )
 
 
 def _as_rgb_uint8(frames: object) -> np.ndarray[Any, np.dtype[np.uint8]]:
@@ -422,10 +426,7 @@ def _encode_fitted(source: _Source, width: int, height: int, bitrate: int) -> by
     except av.FFmpegError as exc:
         raise VideoError(f"FFmpeg could not re-encode the clip at {width}x{height}: {exc}") from exc
     except OSError as exc:
-        raise VideoError(
-            f"cannot write the temporary MP4 in {tempfile.gettempdir()}: {exc}. "
-            "Point TMPDIR at a writable directory with space for one clip."
-        ) from exc
+        raise _temp_file_error(exc) from exc
 
 
 def _write_fitted(
