@@ -201,7 +201,8 @@ class JobRecord:
     user_id: str
     spec: GenerationSpec
     status: JobStatus = JobStatus.QUEUED
-    #: fair-share weight: a job of weight 2 costs its member and guild half a turn
+    #: fair-share weight inside the guild: a job of weight 2 costs its member half a turn
+    #: (set by role tiers); every guild's turns cost the same whatever its jobs' weights
     weight: float = 1.0
     attempts: int = 0
     max_attempts: int = 3
@@ -498,6 +499,32 @@ class Keys:
     def member_jobs(self, guild_id: str, user_id: str) -> str:
         """Sorted set: a member's recent job ids by submit time, for /queue (expires)."""
         return f"{self.prefix}member:{guild_id}:{user_id}"
+
+    # member limits (inference/jobqueue/admission.py and lua/admission.lua)
+    def member_limits(self, guild_id: str, user_id: str) -> str:
+        """Hash: a member's rate-limit arrival time, strikes and cooldown (expires)."""
+        return f"{self.prefix}limits:{guild_id}:{user_id}"
+
+    def member_active(self, guild_id: str, user_id: str) -> str:
+        """Set: a member's admitted jobs still waiting or running (empty, so gone, when idle)."""
+        return f"{self.prefix}active:{guild_id}:{user_id}"
+
+    def quota(self, guild_id: str, day: int | str) -> str:
+        """Hash: a guild's clips on one UTC day (``held``/``used``, and per member; expires)."""
+        return f"{self.prefix}quota:{guild_id}:{day}"
+
+    def blocked(self, guild_id: str) -> str:
+        """Hash: members a moderator blocked from the bot in a guild, with the reason."""
+        return f"{self.prefix}blocked:{guild_id}"
+
+    # guild configuration, kept until an admin changes it
+    def guild_config(self, guild_id: str) -> str:
+        """Hash: a guild's settings, one JSON document per section (``limits``, ``tiers``, ...)."""
+        return f"{self.prefix}guild:{guild_id}"
+
+    def audit(self, guild_id: str) -> str:
+        """Stream: who changed settings, blocked members or decided reviews (trimmed)."""
+        return f"{self.prefix}audit:{guild_id}"
 
     def lane_from_key(self, key: str) -> str:
         """The lane name inside a ``lane:`` key, for admin tooling."""

@@ -54,12 +54,20 @@ async def test_guilds_alternate_and_members_alternate_within_them(queue: JobQueu
     assert members_of_1[:4] in (["11", "12"] * 2, ["12", "11"] * 2)
 
 
-async def test_weight_gives_a_proportional_share(queue: JobQueue) -> None:
+async def test_weight_gives_a_member_a_proportional_share_within_the_guild(queue: JobQueue) -> None:
     await enqueue_many(queue, 60, guild="1", user="2", weight=2.0)
-    await enqueue_many(queue, 60, guild="2", user="1", weight=1.0)
+    await enqueue_many(queue, 60, guild="1", user="1", weight=1.0)
     records = [await queue.get(job_id) for job_id in await claim_ids(queue, 30)]
     share = Counter(r.user_id for r in records)
     assert share == {"2": 20, "1": 10}
+
+
+async def test_weights_do_not_buy_a_guild_a_larger_share(queue: JobQueue) -> None:
+    # a guild whose tiers give everyone weight 10 still takes turns one for one
+    await enqueue_many(queue, 40, guild="1", user="2", weight=10.0)
+    await enqueue_many(queue, 40, guild="2", user="1", weight=1.0)
+    records = [await queue.get(job_id) for job_id in await claim_ids(queue, 30)]
+    assert Counter(r.guild_id for r in records) == {"1": 15, "2": 15}
 
 
 async def test_lanes_are_independent(queue: JobQueue) -> None:

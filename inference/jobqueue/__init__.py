@@ -1,10 +1,12 @@
 """Reelbot's job queue on Redis: fair across guilds and members, leased, crash-safe."""
 
+from inference.jobqueue.admission import Allowance, Limit, Limits
 from inference.jobqueue.client import Enqueued, JobQueue, LaneStats, Lease, Position, ReapResult, new_job_id
 from inference.jobqueue.connection import check_server, connect
 from inference.jobqueue.errors import (
     JobNotFound,
     LeaseLost,
+    LimitReached,
     QueueError,
     QueueFull,
     QueueUnavailable,
@@ -14,6 +16,7 @@ from inference.jobqueue.events import Delivery, EventConsumer
 from inference.jobqueue.settings import QueueSettings
 
 __all__ = [
+    "Allowance",
     "Delivery",
     "Enqueued",
     "EventConsumer",
@@ -22,6 +25,9 @@ __all__ = [
     "LaneStats",
     "Lease",
     "LeaseLost",
+    "Limit",
+    "LimitReached",
+    "Limits",
     "Position",
     "QueueError",
     "QueueFull",

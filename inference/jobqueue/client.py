@@ -20,13 +20,25 @@ from typing import Any
 from redis.asyncio import Redis
 
 from inference.contract import ContractError, JobRecord, JobStatus, check_lane_name
-from inference.jobqueue.errors import JobNotFound, LeaseLost, QueueFull
+from inference.jobqueue.admission import Allowance, Limits
+from inference.jobqueue.errors import JobNotFound, LeaseLost, LimitReached, QueueFull
 from inference.jobqueue.scripts import ScriptRunner, load_sources
 from inference.jobqueue.settings import QueueSettings
 
 log = logging.getLogger(__name__)
 
-_SCRIPTS = ("enqueue", "claim", "renew", "finish", "release", "reap", "cancel", "position")
+_SCRIPTS = (
+    "enqueue",
+    "claim",
+    "renew",
+    "finish",
+    "release",
+    "reap",
+    "cancel",
+    "position",
+    "limits",
+    "settle",
+)
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 
 
@@ -88,13 +100,18 @@ class JobQueue:
 
     # ------------------------------------------------------------------ bot side
 
-    async def enqueue(self, job: JobRecord) -> Enqueued:
+    async def enqueue(self, job: JobRecord, limits: Limits | None = None) -> Enqueued:
         """Queue ``job`` unless its request id was seen before.
+
+        With ``limits``, the member's limits are judged and taken in the same atomic step
+        (see :mod:`inference.jobqueue.admission`); without, only the block list and the
+        queue caps of the settings apply.
 
         Returns the new job, or the existing one for a replayed request id.
 
         Raises:
             QueueFull: the global or the guild cap is reached; nothing was queued.
+            LimitReached: another limit refused the job; nothing was queued.
         """
         if job.status is not JobStatus.QUEUED or job.attempts:
             raise ContractError("only a fresh job in status 'queued' can be enqueued")
@@ -109,6 +126,7 @@ class JobQueue:
             fields["weight"],
             fields["max_attempts"],
             fields["spec"],
+            limits.to_json() if limits is not None else "",
         )
         header = (
             self._prefix,
@@ -125,11 +143,66 @@ class JobQueue:
             return Enqueued(replace(job, created_at=created, updated_at=created), replayed=False)
         if kind == "replay":
             return Enqueued(await self.get(reply[1]), replayed=True)
-        if kind == "full_global":
-            raise QueueFull("global", int(reply[1]), int(reply[2]))
-        if kind == "full_guild":
-            raise QueueFull("guild", int(reply[1]), int(reply[2]))
+        if kind == "refused":
+            refusal = _refusal(reply[1:])
+            log.info(
+                "job %s refused guild=%s user=%s limit=%s (%d of %d)",
+                job.id,
+                job.guild_id,
+                job.user_id,
+                refusal.limit,
+                refusal.used,
+                refusal.cap,
+            )
+            raise refusal
         raise ContractError(f"job id {job.id} is already taken; build the job with a new id")
+
+    async def check(self, guild_id: str, user_id: str, limits: Limits) -> Allowance:
+        """Judge a member's next request without taking anything (before slow work such as
+        downloading an image); a refusal counts towards their cooldown as enqueue's would.
+
+        Raises:
+            LimitReached: the request would be refused (QueueFull for the queue caps).
+        """
+        refusal, allowance = await self._limits("check", guild_id, user_id, limits)
+        if refusal is not None:
+            raise refusal
+        return allowance
+
+    async def allowance(self, guild_id: str, user_id: str, limits: Limits) -> Allowance:
+        """What a member may still do; reads only."""
+        return (await self._limits("look", guild_id, user_id, limits))[1]
+
+    async def _limits(
+        self, mode: str, guild_id: str, user_id: str, limits: Limits
+    ) -> tuple[LimitReached | None, Allowance]:
+        refusal, state = await self._run(
+            "limits", mode, guild_id, user_id, limits.to_json(), self.settings.global_cap
+        )
+        return (_refusal(refusal) if refusal else None), Allowance.from_state(limits, state)
+
+    async def settle(self, job_id: str, delivered: bool) -> str:
+        """Charge a succeeded job's daily-quota hold (the clip was posted) or refund it
+        (it could not be); once per job, so retries are safe.
+
+        Returns ``"charged"`` or ``"refunded"`` when this call settled it, else
+        ``"already"`` (settled before, or the job held no quota).
+
+        Raises:
+            JobNotFound: no such job.
+            ContractError: the job has not succeeded (failed and cancelled jobs were
+                refunded when they ended).
+        """
+        outcome = "charged" if delivered else "refunded"
+        reply = await self._run("settle", job_id, outcome)
+        if reply[0] == "missing":
+            raise JobNotFound(job_id)
+        if reply[0] == "not_done":
+            raise ContractError(f"job {job_id} is {reply[1]}: only a succeeded job's quota is settled")
+        if reply[0] == "already":
+            return "already"
+        log.info("job %s quota %s", job_id, outcome)
+        return outcome
 
     async def cancel(self, job_id: str) -> str:
         """Cancel a job.
@@ -375,6 +448,16 @@ class JobQueue:
     async def running(self) -> int:
         """Jobs holding a lease right now."""
         return int(await self.redis.zcard(self.keys.leases()))
+
+
+def _refusal(reply: list[Any]) -> LimitReached:
+    """The exception for a refusal reply ``[limit, used, cap, retry_at, detail[, cooldown_until]]``."""
+    limit, used, cap = str(reply[0]), int(reply[1]), int(reply[2])
+    if limit in ("guild_queue", "global_queue"):
+        return QueueFull(limit.removesuffix("_queue"), used, cap)
+    retry_at = float(reply[3]) or None
+    cooldown_until = float(reply[5]) if len(reply) > 5 else None
+    return LimitReached(limit, used, cap, retry_at, str(reply[4]), cooldown_until)
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,8 +133,17 @@ class ScriptRunner:
             return list(await pipe.execute(raise_on_error=False))
 
 
+#: helper files prepended (after common.lua) to the scripts that need them
+_HELPERS: dict[str, tuple[str, ...]] = {"enqueue": ("admission",), "limits": ("admission",)}
+
+
 def load_sources(names: tuple[str, ...]) -> dict[str, str]:
     """The Lua source of each named script, with the shared helpers prepended."""
     lua = resources.files("inference.jobqueue").joinpath("lua")
-    common = lua.joinpath("common.lua").read_text()
-    return {name: common + "\n" + lua.joinpath(f"{name}.lua").read_text() for name in names}
+
+    def read(name: str) -> str:
+        return lua.joinpath(f"{name}.lua").read_text()
+
+    return {
+        name: "\n".join([read("common"), *map(read, _HELPERS.get(name, ())), read(name)]) for name in names
+    }

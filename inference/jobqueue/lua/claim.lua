@@ -27,8 +27,10 @@ for i = 6, #ARGV do
     for k = 1, #fields, 2 do
       m[fields[k]] = fields[k + 1]
     end
+    -- stride scheduling: the member's pass advances by 1/weight (a guild's role tiers
+    -- weight its own members), the guild's by 1, so no guild's settings buy it a larger
+    -- share of the GPU than another guild's
     local cost = 1 / (tonumber(m.weight) or 1)
-    -- advance the member's and the guild's pass by the job's cost (stride scheduling)
     local guild_left = true
     if redis.call('EXISTS', ukey) == 1 then
       redis.call('ZADD', users, upass + cost, user)
@@ -37,7 +39,7 @@ for i = 6, #ARGV do
       guild_left = redis.call('EXISTS', users) == 1
     end
     if guild_left then
-      redis.call('ZADD', L .. ':guilds', gpass + cost, guild)
+      redis.call('ZADD', L .. ':guilds', gpass + 1, guild)
     else
       redis.call('ZREM', L .. ':guilds', guild)
     end

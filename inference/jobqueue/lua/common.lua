@@ -20,7 +20,8 @@ end
 
 -- The job fields the scripts work with, read in one call into a table by name.
 local META = {'status', 'lease', 'cancel_requested', 'lane', 'guild_id', 'user_id', 'channel_id',
-  'attempts', 'max_attempts', 'seq', 'request_id', 'started_at', 'worker_id', 'weight'}
+  'attempts', 'max_attempts', 'seq', 'request_id', 'started_at', 'worker_id', 'weight', 'tracked',
+  'quota', 'quota_day'}
 
 local function meta(jobkey)
   local values = redis.call('HMGET', jobkey, unpack(META))
@@ -107,10 +108,44 @@ local function emit(job, etype, at, data, m)
     'user', m.user_id, 'at', at, 'attempt', m.attempts or '0', 'data', data or '{}')
 end
 
+-- A guild's daily-quota counts for one UTC day (day number = Unix time // 86400).
+local function quota_key(guild, day)
+  return P .. 'quota:' .. guild .. ':' .. day
+end
+
+-- Turn an admitted job's daily-quota hold into a charge or a refund (once: the job's
+-- ``quota`` field says it is no longer held). A day whose counts expired is left alone.
+local function settle_quota(jobkey, m, outcome)
+  local q = quota_key(m.guild_id, m.quota_day)
+  if redis.call('EXISTS', q) == 1 then
+    hdecr(q, 'held')
+    hdecr(q, 'held:' .. m.user_id)
+    if outcome == 'charged' then
+      redis.call('HINCRBY', q, 'used', 1)
+      redis.call('HINCRBY', q, 'used:' .. m.user_id, 1)
+    end
+  end
+  redis.call('HSET', jobkey, 'quota', outcome)
+end
+
+-- Give back what admission took (admission.lua) when a job ends: its place among its
+-- member's active jobs, and its quota hold unless it succeeded (the bot charges a clip
+-- when it posts it, or refunds it when it cannot).
+local function release_limits(jobkey, job, m, status)
+  if m.tracked ~= '1' then
+    return
+  end
+  redis.call('SREM', P .. 'active:' .. m.guild_id .. ':' .. m.user_id, job)
+  if m.quota == 'held' and status ~= 'succeeded' then
+    settle_quota(jobkey, m, 'refunded')
+  end
+end
+
 -- End a job for good: terminal status, retention TTL on its record, a final event.
 -- (The lease field stays: a terminal status already refuses every fenced call. The
 -- request id got its TTL at enqueue.)
 local function finalize(jobkey, job, m, status, at, retention, data, extra)
+  release_limits(jobkey, job, m, status)
   if extra then
     redis.call('HSET', jobkey, 'status', status, 'updated_at', at, 'finished_at', at, extra[1], extra[2])
   else
