@@ -14,7 +14,7 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot import commands, messages
+from bot import admin_commands, commands, messages
 from bot.delivery import Deliverer
 from bot.service import Submitted, VideoService
 from bot.settings import BotSettings
@@ -46,6 +46,8 @@ class ReelBot(discord.Client):
         self.tree = app_commands.CommandTree(self)
         for command in commands.COMMANDS:
             self.tree.add_command(command)
+        for group in admin_commands.GROUPS:
+            self.tree.add_command(group)
         self.tree.on_error = commands.on_error  # type: ignore[method-assign]
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -11,9 +11,11 @@ import discord
 from discord import app_commands
 
 from bot.attachments import AttachmentInfo, AttachmentRejected, fetch_image
+from bot.errors import UserFacingError
+from bot.limit_messages import allowance_text
 from bot.messages import clip_embed
-from bot.service import UserFacingError, VideoRequest
-from bot.views import is_moderator
+from bot.service import VideoRequest
+from bot.views import is_moderator, requester_of
 from inference.contract import JobStatus
 from inference.recipes import recipe_for
 from inference.storage import StorageError
@@ -68,6 +70,8 @@ async def video(
             "Ask a server admin to give Reelbot these permissions here, or use another channel."
         )
     chosen = await bot.service.choose_model(model, with_image=image is not None)
+    who = requester_of(interaction)
+    await bot.service.check_limits(who, chosen)  # before the slow part: the download
     image_png = preview = None
     if image is not None:
         recipe = recipe_for(chosen)
@@ -94,6 +98,8 @@ async def video(
         seed=seed,
         model=chosen.value,
         image_png=image_png,
+        roles=who.role_ids,
+        moderator=who.moderator,
     )
     submitted = await bot.service.submit(request)
     await bot.announce(interaction, submitted, preview=preview)
@@ -127,6 +133,15 @@ async def queue(interaction: discord.Interaction) -> None:
             eta = f", expected to start <t:{int(position.eta)}:R>" if position.eta else ""
             lines.append(f"• `{job.id}` ({job.spec.model}): {position.ahead} ahead{eta}.")
     await interaction.followup.send("\n".join(lines), ephemeral=True)
+
+
+@app_commands.command(name="limits")
+@app_commands.guild_only()
+async def limits(interaction: discord.Interaction) -> None:
+    """How many videos you can still make here, and when more become available."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    allowance, policy = await _bot(interaction).service.limits.allowance(requester_of(interaction))
+    await interaction.followup.send(allowance_text(allowance, policy), ephemeral=True)
 
 
 @app_commands.command(name="cancel")
@@ -168,7 +183,7 @@ async def job(interaction: discord.Interaction, id: app_commands.Range[str, 6, 3
     await interaction.followup.send(**kwargs)
 
 
-COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (video, queue, cancel, job)
+COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (video, queue, limits, cancel, job)
 
 
 async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:

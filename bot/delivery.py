@@ -6,7 +6,8 @@ handled; a Discord outage leaves it pending and it is retried. The clip is poste
 ordinary channel message with the bot token, not through the interaction (whose token
 dies after 15 minutes), so a job that takes an hour still arrives. Exactly once: the
 message carries a nonce that Discord enforces (a retry returns the first message), and
-the message id is recorded before the event is acknowledged.
+the message id is recorded before the event is acknowledged. A posted clip is charged to
+the guild's daily quota; one that cannot be posted is refunded.
 """
 
 from __future__ import annotations
@@ -111,9 +112,11 @@ class Deliverer:
         """Post the finished clip once, then point the status message at it."""
         posts = await self.service.posts(job.id)
         if "clip" in posts:
+            await self.service.settle(job, delivered=True)  # in case a restart came in between
             return  # delivered before a restart
         channel = await self._channel(job)
         if channel is None:
+            await self.service.settle(job, delivered=False)
             return
         result = job.result or {}
         limit = self._upload_limit(channel)
@@ -127,6 +130,7 @@ class Deliverer:
             )
             await self._edit_status(job, messages.failed_line(job, reason), post_if_missing=True)
             await self.service.record_post(job.id, "failed", reason)
+            await self.service.settle(job, delivered=False)
             return
         content = messages.finished_line(job, link)
         kwargs: dict[str, Any] = {
@@ -139,9 +143,11 @@ class Deliverer:
         if payload is not None:
             kwargs["file"] = discord.File(io.BytesIO(payload), filename=f"reelbot-{job.id}.mp4")
         sent = await self._send(job, channel, **kwargs)
-        if sent is None:
+        if sent is None:  # Discord refused it for good (a missing permission): not the member's clip
+            await self.service.settle(job, delivered=False)
             return
         await self.service.record_post(job.id, "clip", str(sent.id))
+        await self.service.settle(job, delivered=True)
         await self._edit_status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
 
     def _upload_limit(self, channel: Any) -> int:

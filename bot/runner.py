@@ -48,6 +48,7 @@ async def local_redis(environ: Mapping[str, str], data_dir: Path) -> AsyncIterat
 async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings) -> int:
     """The bot alone (``reelbot bot``), until SIGINT/SIGTERM."""
     from bot.app import ReelBot, point_at, run_until_stopped
+    from bot.limits import LimitsService
     from bot.service import VideoService
 
     token = bot_settings.require_token()
@@ -57,7 +58,9 @@ async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: Queu
             log.warning("%s", warning)
         store = store_for(worker, queue)
         try:
-            service = VideoService(JobQueue(redis, queue), store, deployment_models(worker))
+            jobs = JobQueue(redis, queue)
+            limits = LimitsService(jobs, bot_settings.limits)
+            service = VideoService(jobs, store, deployment_models(worker), limits)
             bot = ReelBot(bot_settings, service)
             return await run_until_stopped(bot, token)
         finally:

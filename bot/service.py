@@ -14,18 +14,16 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from bot.errors import UserFacingError
+from bot.limits import LimitsService, Requester
 from inference.contract import ContractError, GenerationSpec, JobRecord, JobStatus, ModelId
-from inference.jobqueue import JobNotFound, JobQueue, Position, QueueFull, new_job_id
+from inference.jobqueue import JobNotFound, JobQueue, LimitReached, Position, new_job_id
 from inference.storage import BlobStore, StorageError
 
 log = logging.getLogger(__name__)
 
 #: how many recent jobs per member /queue looks at
 RECENT_JOBS = 20
-
-
-class UserFacingError(Exception):
-    """Something the member can fix or should know; the message is safe to show them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +42,13 @@ class VideoRequest:
     image_png: bytes | None = None
     #: an input image already in storage (Re-roll and Remix of an image job)
     image_ref: str | None = None
+    #: the member's role ids and whether they moderate here, for their limits
+    roles: tuple[str, ...] = ()
+    moderator: bool = False
+
+    @property
+    def requester(self) -> Requester:
+        return Requester(self.guild_id, self.user_id, self.roles, self.moderator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,11 @@ class VideoService:
         queue: JobQueue,
         store: BlobStore,
         default_models: Sequence[ModelId] = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B_I2V),
+        limits: LimitsService | None = None,
     ) -> None:
         self.queue, self.store = queue, store
+        #: the deployment's default limits unless given
+        self.limits = limits or LimitsService(queue)
         #: the models this deployment runs (REELBOT_MODELS): where jobs wait when no worker is up
         self.default_models = list(default_models)
         self.redis: Redis = queue.redis
@@ -109,13 +117,16 @@ class VideoService:
         raise UserFacingError(f"This server's Reelbot has no {kind} model set up.")
 
     async def submit(self, request: VideoRequest) -> Submitted:
-        """Validate, store the image, and queue the job (once per request id).
+        """Validate, store the image, and queue the job (once per request id) within the
+        member's limits.
 
         Raises:
-            UserFacingError: the request cannot be queued; nothing was queued.
+            UserFacingError: the request cannot be queued (a limit, a bad input); nothing
+                was queued and nothing already queued was touched.
         """
         with_image = request.image_png is not None or request.image_ref is not None
         model = await self.choose_model(request.model, with_image)
+        policy = await self.limits.policy(request.requester)
         job_id = new_job_id()
         image_ref = request.image_ref
         if request.image_png is not None:
@@ -139,27 +150,45 @@ class VideoService:
                 channel_id=request.channel_id,
                 user_id=request.user_id,
                 spec=spec,
+                weight=policy.weight,
             )
-            enqueued = await self.queue.enqueue(job)
+            enqueued = await self.queue.enqueue(job, policy.limits)
         except ContractError as exc:
             raise UserFacingError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
-        except QueueFull as exc:
-            raise UserFacingError(str(exc)) from None
+        except LimitReached as refusal:
+            if image_ref and request.image_png is not None:
+                await self._discard_input(image_ref)
+            raise UserFacingError(
+                await self.limits.explain(refusal, request.requester, policy, model.value)
+            ) from None
         if not enqueued.replayed:
             await self._remember(enqueued.job)
         return Submitted(enqueued.job, await self.queue.position(enqueued.job.id), enqueued.replayed)
 
+    async def check_limits(self, who: Requester, model: ModelId) -> None:
+        """Refuse early (before downloading an image) when the member's next video would be.
+
+        Raises:
+            UserFacingError: the refusal, with its numbers and when to try again.
+        """
+        await self.limits.check(who, model.value)
+
     async def reroll(
-        self, job_id: str, request_id: str, user_id: str, prompt: str | None = None
+        self, job_id: str, request_id: str, who: Requester, prompt: str | None = None
     ) -> Submitted:
-        """A new job from an old one: same prompt (or ``prompt``), model and image, new seed."""
+        """A new job from an old one for ``who``: same prompt (or ``prompt``), model and
+        image, new seed."""
         old = await self.job(job_id)
+        if old.guild_id != who.guild_id:
+            raise UserFacingError(f"I know no job `{job_id}` in this server.")
         return await self.submit(
             VideoRequest(
                 request_id=request_id,
                 guild_id=old.guild_id,
                 channel_id=old.channel_id,
-                user_id=user_id,
+                user_id=who.user_id,
+                roles=who.role_ids,
+                moderator=who.moderator,
                 prompt=prompt if prompt is not None else old.spec.prompt,
                 negative=old.spec.negative_prompt,
                 seed=secrets.randbelow(2**32),
@@ -230,6 +259,20 @@ class VideoService:
             pipe.expire(key, self.queue.settings.retention_seconds)
             first, _ = await pipe.execute()
         return bool(first)
+
+    async def settle(self, job: JobRecord, delivered: bool) -> None:
+        """Charge the clip to the guild's daily quota once it is posted, or refund it."""
+        try:
+            await self.queue.settle(job.id, delivered)
+        except (JobNotFound, ContractError) as exc:
+            log.warning("job %s: could not settle its quota: %s", job.id, exc)
+
+    async def _discard_input(self, image_ref: str) -> None:
+        """Drop an input image stored for a request that was refused."""
+        try:
+            await self.store.delete(image_ref)
+        except StorageError as exc:
+            log.warning("could not delete the refused request's image %s: %s", image_ref, exc)
 
     async def _remember(self, job: JobRecord) -> None:
         key = self.keys.member_jobs(job.guild_id, job.user_id)

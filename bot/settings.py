@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.guildconfig import GuildLimits, limits_from_env
 
 #: where attachments may be downloaded from unless DISCORD_CDN_ORIGINS says otherwise
 DEFAULT_CDN_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.net")
@@ -39,6 +41,8 @@ class BotSettings:
     status_edit_seconds: float = 5.0
     #: clips larger than this are re-encoded or linked (0 = the guild's own upload limit)
     max_upload_bytes: int = 0
+    #: every guild's limits until its admins change them (REELBOT_LIMIT_*, REELBOT_GUILD_CAP)
+    limits: GuildLimits = field(default_factory=GuildLimits)
 
     def __post_init__(self) -> None:
         if self.attachment_max_bytes < 1024:
@@ -70,9 +74,9 @@ class BotSettings:
             "DISCORD_API_BASE": "api_base",
             "DISCORD_GATEWAY_URL": "gateway_url",
         }
-        for name, field in text.items():
+        for name, attr in text.items():
             if environ.get(name):
-                values[field] = environ[name]
+                values[attr] = environ[name]
         if environ.get("DISCORD_CDN_ORIGINS"):
             origins = [o.strip().rstrip("/") for o in environ["DISCORD_CDN_ORIGINS"].split(",") if o.strip()]
             values["cdn_origins"] = tuple(origins)
@@ -82,10 +86,11 @@ class BotSettings:
             "REELBOT_STATUS_EDIT_SECONDS": ("status_edit_seconds", float),
             "REELBOT_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
         }
-        for name, (field, kind) in numbers.items():
+        for name, (attr, kind) in numbers.items():
             if name in environ:
                 try:
-                    values[field] = kind(environ[name])
+                    values[attr] = kind(environ[name])
                 except ValueError:
                     raise ValueError(f"{name}={environ[name]!r} is not a valid {kind.__name__}") from None
+        values["limits"] = limits_from_env(environ)
         return cls(**values)  # type: ignore[arg-type]

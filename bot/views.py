@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
-from bot.service import UserFacingError
+from bot.errors import UserFacingError
+from bot.limits import Requester
 
 if TYPE_CHECKING:
     from bot.app import ReelBot
@@ -32,6 +33,17 @@ def is_moderator(interaction: discord.Interaction) -> bool:
     """Members who may manage messages in the channel count as moderators."""
     permissions = interaction.permissions
     return bool(permissions.manage_messages or permissions.administrator)
+
+
+def requester_of(interaction: discord.Interaction) -> Requester:
+    """The member behind an interaction, with the role ids and standing their limits use."""
+    roles = getattr(interaction.user, "roles", ())
+    return Requester(
+        guild_id=str(interaction.guild_id),
+        user_id=str(interaction.user.id),
+        role_ids=tuple(str(role.id) for role in roles if not role.is_default()),
+        moderator=is_moderator(interaction),
+    )
 
 
 async def _safely(interaction: discord.Interaction, action: Any) -> None:
@@ -96,7 +108,7 @@ class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
         async def act() -> None:
             await interaction.response.defer(ephemeral=True, thinking=True)
             bot = _bot(interaction)
-            submitted = await bot.service.reroll(self.job_id, str(interaction.id), str(interaction.user.id))
+            submitted = await bot.service.reroll(self.job_id, str(interaction.id), requester_of(interaction))
             await bot.announce(interaction, submitted)
 
         await _safely(interaction, act)
@@ -155,7 +167,7 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
             await interaction.response.defer(ephemeral=True, thinking=True)
             bot = _bot(interaction)
             submitted = await bot.service.reroll(
-                self.job_id, str(interaction.id), str(interaction.user.id), prompt=self.prompt.value
+                self.job_id, str(interaction.id), requester_of(interaction), prompt=self.prompt.value
             )
             await bot.announce(interaction, submitted)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.guildconfig import GuildLimits
+from bot.limits import LimitsService, Requester
 from bot.service import UserFacingError, VideoRequest, VideoService
 from inference.contract import JobStatus, ModelId
 from inference.jobqueue import JobQueue, QueueSettings
@@ -78,12 +79,10 @@ async def test_submit_queues_once_per_interaction_and_stores_the_image(
 async def test_bad_prompts_and_full_queues_are_member_facing(service: VideoService, queue: JobQueue) -> None:
     with pytest.raises(UserFacingError, match="The prompt is empty"):
         await service.submit(request(prompt="   "))
-    small = VideoService(
-        JobQueue(queue.redis, dataclasses.replace(queue.settings, guild_cap=1)), service.store
-    )
+    small = VideoService(queue, service.store, limits=LimitsService(queue, GuildLimits(guild_queue=1)))
     await small.submit(request(1))
-    with pytest.raises(UserFacingError, match="this server's queue already holds 1"):
-        await small.submit(request(2))
+    with pytest.raises(UserFacingError, match=r"queue is full: 1 video waiting, and the limit is 1"):
+        await small.submit(request(2, user_id="31"))
 
 
 async def test_cancel_is_for_the_requester_or_a_moderator(service: VideoService, queue: JobQueue) -> None:
@@ -113,7 +112,7 @@ async def test_member_jobs_lists_what_waits_and_what_renders(service: VideoServi
 
 async def test_reroll_keeps_prompt_and_image_with_a_new_seed(service: VideoService) -> None:
     old = (await service.submit(request(seed=7, image_png=b"img"))).job
-    new = (await service.reroll(old.id, "interaction-9", "77")).job
+    new = (await service.reroll(old.id, "interaction-9", Requester("10", "77"))).job
     assert new.id != old.id and new.user_id == "77"
     assert (new.spec.prompt, new.spec.model, new.spec.image_ref) == (
         old.spec.prompt,
@@ -121,8 +120,10 @@ async def test_reroll_keeps_prompt_and_image_with_a_new_seed(service: VideoServi
         old.spec.image_ref,
     )
     assert new.spec.seed is not None  # chosen afresh (old.spec.seed was 7)
-    remixed = (await service.reroll(old.id, "interaction-10", "77", prompt="a dog")).job
+    remixed = (await service.reroll(old.id, "interaction-10", Requester("10", "77"), prompt="a dog")).job
     assert remixed.spec.prompt == "a dog"
+    with pytest.raises(UserFacingError, match="no job"):
+        await service.reroll(old.id, "interaction-11", Requester("11", "77"))  # another server's job
 
 
 async def test_posts_are_recorded_once(service: VideoService) -> None:

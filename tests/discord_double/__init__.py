@@ -22,6 +22,14 @@ other than the bot act only through ``slash``/``click``/``submit_modal``.
 
 from .server import DiscordDouble
 from .spec import TOLERATED_GAPS
-from .world import Interaction, Message, RecordedRequest
+from .world import MANAGE_GUILD, MANAGE_MESSAGES, Interaction, Message, RecordedRequest
 
-__all__ = ["TOLERATED_GAPS", "DiscordDouble", "Interaction", "Message", "RecordedRequest"]
+__all__ = [
+    "MANAGE_GUILD",
+    "MANAGE_MESSAGES",
+    "TOLERATED_GAPS",
+    "DiscordDouble",
+    "Interaction",
+    "Message",
+    "RecordedRequest",
+]

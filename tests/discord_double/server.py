@@ -166,6 +166,18 @@ class DiscordDouble:
         """Create a user in a guild; ``moderator`` gives them a role with MANAGE_MESSAGES."""
         return self.world.add_member(guild_id, name, moderator).user_id
 
+    def add_role(self, guild_id: int, name: str, *, permissions: int = 0) -> int:
+        """Create a role; ``permissions`` is the bit set (``MANAGE_GUILD``, ``MANAGE_MESSAGES``, ...)."""
+        return self.world.add_role(guild_id, name, permissions).id
+
+    def give_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        """Give a member a role (the next interaction's member object carries it)."""
+        self.world.set_role(guild_id, user_id, role_id, True)
+
+    def take_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        """Take a role away from a member."""
+        self.world.set_role(guild_id, user_id, role_id, False)
+
     def host_attachment(
         self, filename: str, data: bytes, content_type: str | None = None, *, declared_size: int | None = None
     ) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 DISCORD_EPOCH_MS = 1420070400000
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
+MANAGE_GUILD = 1 << 5
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -242,6 +243,23 @@ class World:
         member = Member(user_id, guild_id, name, role_ids, self.clock.now())
         guild.members[user_id] = member
         return member
+
+    def add_role(self, guild_id: int, name: str, permissions: int) -> Role:
+        """Create a role in a guild (positioned above the existing ones)."""
+        guild = self.guilds[guild_id]
+        role = Role(self.ids.next(), name, permissions, len(guild.roles))
+        guild.roles[role.id] = role
+        return role
+
+    def set_role(self, guild_id: int, user_id: int, role_id: int, held: bool) -> None:
+        """Give a member a role, or take it away; later interactions carry the change."""
+        member = self.guilds[guild_id].members[user_id]
+        if role_id not in self.guilds[guild_id].roles:
+            raise ValueError(f"guild {guild_id} has no role {role_id}")
+        if held and role_id not in member.role_ids:
+            member.role_ids.append(role_id)
+        elif not held and role_id in member.role_ids:
+            member.role_ids.remove(role_id)
 
     # -- lookups -------------------------------------------------------------------------------------
 

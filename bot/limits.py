@@ -1,0 +1,171 @@
+"""Community limits on the bot's side: who gets which limits, refusals, blocks, settings.
+
+The queue judges and takes the limits atomically (``inference.jobqueue.admission``); this
+module decides what a member's limits are (the guild's settings, their roles' tiers, a
+moderator exemption), turns refusals into messages, and keeps the block list and the
+settings changes in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.audit import AuditLog
+from bot.errors import UserFacingError
+from bot.guildconfig import GuildConfig, GuildConfigStore, GuildLimits, MemberPolicy, Tier, member_policy
+from bot.limit_messages import refusal_text
+from inference.contract import JobStatus
+from inference.jobqueue import Allowance, JobNotFound, JobQueue, Limit, LimitReached
+
+log = logging.getLogger(__name__)
+
+MAX_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who is asking, as the limits see them."""
+
+    guild_id: str
+    user_id: str
+    role_ids: tuple[str, ...] = ()
+    moderator: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    user_id: str
+    reason: str
+    by: str
+    at: float
+
+
+class LimitsService:
+    """Limits, blocks and limit settings for every guild."""
+
+    def __init__(self, queue: JobQueue, defaults: GuildLimits | None = None) -> None:
+        self.queue = queue
+        self.defaults = defaults or GuildLimits()
+        self.config = GuildConfigStore(queue.redis, queue.keys)
+        self.audit = AuditLog(queue.redis, queue.keys)
+
+    # ---------------------------------------------------------------- members
+
+    async def policy(self, who: Requester) -> MemberPolicy:
+        """The limits and queue weight that apply to this member now."""
+        config = await self.config.load(who.guild_id)
+        return member_policy(self.defaults, config, who.role_ids, who.moderator)
+
+    async def check(self, who: Requester, lane: str) -> MemberPolicy:
+        """Refuse early, before slow work, when the member's next video would be refused.
+
+        Raises:
+            UserFacingError: the refusal, with its numbers and when to try again.
+        """
+        policy = await self.policy(who)
+        try:
+            await self.queue.check(who.guild_id, who.user_id, policy.limits)
+        except LimitReached as refusal:
+            raise UserFacingError(await self.explain(refusal, who, policy, lane)) from None
+        return policy
+
+    async def allowance(self, who: Requester) -> tuple[Allowance, MemberPolicy]:
+        policy = await self.policy(who)
+        return await self.queue.allowance(who.guild_id, who.user_id, policy.limits), policy
+
+    async def explain(self, refusal: LimitReached, who: Requester, policy: MemberPolicy, lane: str) -> str:
+        """The member's message for a refusal, with an estimate of when to try again where
+        the limit itself cannot say (a job finishing, the queue draining)."""
+        retry_at = refusal.retry_at
+        if retry_at is None and refusal.limit == Limit.ACTIVE:
+            retry_at = await self._first_finish(who)
+        elif retry_at is None and refusal.limit in (Limit.GUILD_QUEUE, Limit.GLOBAL_QUEUE):
+            stats = await self.queue.lane_stats(lane)
+            retry_at = time.time() + stats.job_seconds / max(stats.workers, 1)
+        return refusal_text(refusal, retry_at, policy.limits.rate_period)
+
+    async def _first_finish(self, who: Requester) -> float | None:
+        """When the member's earliest active job should finish, if anyone can tell."""
+        ids: set[str] = await self.queue.redis.smembers(  # type: ignore[assignment]
+            self.queue.keys.member_active(who.guild_id, who.user_id)
+        )
+        soonest: float | None = None
+        for job_id in ids:
+            try:
+                job = await self.queue.get(job_id)
+            except JobNotFound:
+                continue
+            seconds = (await self.queue.lane_stats(job.lane)).job_seconds
+            end: float | None = None
+            if job.status is JobStatus.RUNNING and job.started_at:
+                end = max(job.started_at + seconds, time.time() + 1)
+            else:
+                position = await self.queue.position(job.id)
+                end = position.eta + seconds if position and position.eta else None
+            if end is not None and (soonest is None or end < soonest):
+                soonest = end
+        return soonest
+
+    # ----------------------------------------------------------------- blocks
+
+    async def block(self, guild_id: str, user_id: str, reason: str, by: str) -> None:
+        """Block a member from making videos here (their queued jobs are left alone)."""
+        reason = " ".join(reason.split())[:MAX_REASON]
+        entry = json.dumps({"reason": reason, "by": by, "at": round(time.time(), 3)})
+        await self.queue.redis.hset(self.queue.keys.blocked(guild_id), user_id, entry)
+        await self.audit.record(guild_id, "block", by, user_id, reason)
+
+    async def unblock(self, guild_id: str, user_id: str, by: str, reason: str = "") -> bool:
+        """Lift a block; False when the member was not blocked."""
+        removed = bool(await self.queue.redis.hdel(self.queue.keys.blocked(guild_id), user_id))
+        if removed:
+            await self.audit.record(guild_id, "unblock", by, user_id, " ".join(reason.split())[:MAX_REASON])
+        return removed
+
+    async def blocks(self, guild_id: str) -> list[Block]:
+        """Blocked members, newest first."""
+        raw: dict[str, str] = await self.queue.redis.hgetall(self.queue.keys.blocked(guild_id))  # type: ignore[assignment]
+        out = []
+        for user_id, text in raw.items():
+            try:
+                entry = json.loads(text)
+                out.append(Block(user_id, str(entry["reason"]), str(entry["by"]), float(entry["at"])))
+            except (ValueError, KeyError, TypeError):
+                out.append(Block(user_id, text, "", 0.0))
+        return sorted(out, key=lambda b: b.at, reverse=True)
+
+    # --------------------------------------------------------------- settings
+
+    async def guild_settings(self, guild_id: str) -> GuildConfig:
+        return await self.config.load(guild_id)
+
+    async def change_limits(self, guild_id: str, changes: Mapping[str, int | bool], by: str) -> GuildConfig:
+        """Set some of a guild's limits (checked, all or none); returns the new settings.
+
+        Raises:
+            SettingsError: a value is out of range; nothing was changed.
+        """
+        before = (await self.config.load(guild_id)).limits(self.defaults)
+        await self.config.set_limits(guild_id, changes)
+        detail = ", ".join(f"{k} {getattr(before, k)} -> {v}" for k, v in changes.items())
+        await self.audit.record(guild_id, "limits", by, "", detail)
+        return await self.config.load(guild_id)
+
+    async def reset_limits(self, guild_id: str, by: str) -> GuildConfig:
+        await self.config.reset_limits(guild_id)
+        await self.audit.record(guild_id, "limits", by, "", "reset to the defaults")
+        return await self.config.load(guild_id)
+
+    async def set_tier(self, guild_id: str, tier: Tier, by: str) -> None:
+        await self.config.set_tier(guild_id, tier)
+        await self.audit.record(guild_id, "tier", by, tier.role_id, tier.to_json())
+
+    async def remove_tier(self, guild_id: str, role_id: str, by: str) -> bool:
+        removed = await self.config.remove_tier(guild_id, role_id)
+        if removed:
+            await self.audit.record(guild_id, "tier-removed", by, role_id)
+        return removed
