@@ -20,6 +20,9 @@ from inference.contract import GenerationSpec, JobRecord, ModelId
 from inference.jobqueue import JobQueue, QueueSettings, connect, new_job_id
 from inference.jobqueue.localredis import RedisServer, ping
 
+# the end-to-end rig's fixtures (box, models, restore_discord_urls), for every test module
+pytest_plugins = ["tests.bot_box"]
+
 _request_ids = itertools.count(1)
 
 

@@ -7,158 +7,18 @@ request that breaks Discord's API description or rules (``double.violations``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import io
-import struct
-import zlib
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
 
 import discord
 import pytest
 from PIL import Image
 
-from bot.app import ReelBot, point_at
-from bot.service import VideoService
-from bot.settings import BotSettings
 from inference.contract import JobStatus, ModelId
-from inference.daemon import Daemon
-from inference.generator import Generator
-from inference.jobqueue import JobQueue, QueueSettings
-from inference.pipelines import LoadedModel, load_models
-from inference.settings import WorkerSettings
-from inference.storage import RedisBlobStore
 from inference.video import probe_mp4
-from tests.discord_double import DiscordDouble
+from tests.bot_box import Box, png, png_declaring, reply_text
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def models(tiny_dirs: dict[str, Path]) -> dict[ModelId, LoadedModel]:
-    return load_models(WorkerSettings(models=(str(tiny_dirs["5b"]), str(tiny_dirs["i2v"]))))
-
-
-@pytest.fixture
-def restore_discord_urls() -> Iterator[None]:
-    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
-
-
-@dataclasses.dataclass
-class Box:
-    """One community's world: the double, a guild, a channel, members, the bot and a worker."""
-
-    double: DiscordDouble
-    queue: JobQueue
-    store: RedisBlobStore
-    settings: BotSettings
-    guild: int
-    channel: int
-    member: int
-    other: int
-    moderator: int
-    models: Any = None
-    bot: ReelBot | None = None
-    bot_task: asyncio.Task[None] | None = None
-    worker: Daemon | None = None
-    serving: asyncio.Task[int] | None = None
-
-    def start_worker(self) -> None:
-        self.worker = Daemon(self.queue, self.store, Generator(self.models), WorkerSettings(metrics_port=0))
-        self.serving = asyncio.create_task(self.worker.run())
-
-    async def stop_worker(self) -> None:
-        if self.worker is not None and self.serving is not None:
-            self.worker.stop()
-            await asyncio.wait_for(self.serving, 30)
-        self.worker = self.serving = None
-
-    async def start_bot(self) -> ReelBot:
-        service = VideoService(self.queue, self.store, list(self.models))
-        self.bot = ReelBot(self.settings, service, guild_ready_timeout=0.05)
-        self.bot_task = asyncio.create_task(self.bot.start(self.double.token))
-        await asyncio.wait_for(self.bot.wait_until_ready(), 30)
-        return self.bot
-
-    async def stop_bot(self) -> None:
-        if self.bot is not None:
-            await self.bot.close()
-        if self.bot_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.bot_task
-        self.bot = self.bot_task = None
-
-    async def video(self, user: int | None = None, **options: Any) -> Any:
-        attachments = options.pop("attachments", None)
-        return await self.double.slash(
-            self.guild, self.channel, user or self.member, "video", options, attachments=attachments
-        )
-
-    async def clip_message(self, job_id: str, timeout: float = 60) -> Any:
-        return await self.double.wait_for_message(
-            self.channel,
-            lambda m: any(a["filename"] == f"reelbot-{job_id}.mp4" for a in m.attachments),
-            timeout,
-        )
-
-
-@pytest.fixture
-async def box(
-    restore_discord_urls: None, queue: JobQueue, settings: QueueSettings, models: Any
-) -> AsyncIterator[Box]:
-    async with DiscordDouble() as double:
-        guild = double.add_guild("makers")
-        channel = double.add_channel(guild, "videos")
-        member, other = double.add_member(guild, "ana"), double.add_member(guild, "bo")
-        moderator = double.add_member(guild, "mod", moderator=True)
-        bot_settings = BotSettings(
-            discord_token=double.token,
-            api_base=double.api_base,
-            gateway_url=double.gateway_url,
-            cdn_origins=(double.cdn_origin,),
-            dev_guild_id=guild,
-            status_edit_seconds=1,
-        )
-        point_at(bot_settings)
-        store = RedisBlobStore.from_url(settings.redis_url, settings.keys, ttl_seconds=600)
-        world = Box(double, queue, store, bot_settings, guild, channel, member, other, moderator, models)
-        world.start_worker()
-        try:
-            await world.start_bot()
-            yield world
-        finally:
-            await asyncio.wait_for(world.stop_bot(), 20)
-            await world.stop_worker()
-            await store.aclose()
-
-
-def png(width: int = 320, height: int = 200, colour: str = "orange") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="PNG")
-    return out.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims a huge image (a decompression bomb's calling card)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
-def reply_text(interaction: Any) -> str:
-    return "\n".join(str(m.content) for m in interaction.followups)
 
 
 async def test_video_from_text_arrives_as_an_mp4_in_the_channel(box: Box) -> None:

@@ -22,7 +22,7 @@ from .interactions import (
     new_interaction,
 )
 from .messages import MessageWriter
-from .payloads import channel_payload, guild_payload, public_attachment, user_payload
+from .payloads import channel_payload, guild_payload, public_attachment, role_payload, user_payload
 from .pipeline import API_PREFIX, Pipeline
 from .rest import APPLICATION_FLAGS, BotApi
 from .routing import Router
@@ -168,7 +168,12 @@ class DiscordDouble:
 
     def add_role(self, guild_id: int, name: str, *, permissions: int = 0) -> int:
         """Create a role; ``permissions`` is the bit set (``MANAGE_GUILD``, ``MANAGE_MESSAGES``, ...)."""
-        return self.world.add_role(guild_id, name, permissions).id
+        role = self.world.add_role(guild_id, name, permissions)
+        if self.gateway.session is not None:
+            self.gateway.dispatch(
+                "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role_payload(role)}
+            )
+        return role.id
 
     def give_role(self, guild_id: int, user_id: int, role_id: int) -> None:
         """Give a member a role (the next interaction's member object carries it)."""
