@@ -44,7 +44,7 @@ end
 -- formatted, '0' when unknown); also the member's state and, when admitted, the rate
 -- limit's next theoretical arrival time and the UTC day number.
 local function assess(lim, guild, user, now, in_guild, total, global_cap)
-  local st = member_state(guild, user)
+  local st = nil  -- read only for a member the per-member limits apply to
   local blocked = redis.call('HGET', P .. 'blocked:' .. guild, user)
   if blocked then
     return {'blocked', 0, 0, '0', blocked}, st
@@ -53,6 +53,7 @@ local function assess(lim, guild, user, now, in_guild, total, global_cap)
   local reset = (day + 1) * DAY
   local new_tat = nil
   if lim.exempt ~= 1 then
+    st = member_state(guild, user)
     if st.cool_until > now then
       return {'cooldown', st.strikes, lim.strikes, fmt(st.cool_until), ''}, st
     end

@@ -14,6 +14,7 @@ local refusal, st = assess(lim, guild, user, now, in_guild, total, global_cap)
 if refusal and mode == 'check' then
   refusal = strike(refusal, lim, guild, user, st, now)
 end
+st = st or member_state(guild, user)
 local guild_today, member_today = quota_counts(guild, user, math.floor(now / DAY))
 local state = {fmt(now), redis.call('SCARD', P .. 'active:' .. guild .. ':' .. user), fmt(st.tat),
   fmt(st.cool_until), st.strikes, guild_today, member_today, in_guild, total,
