@@ -235,3 +235,16 @@ async def test_limit_keys_are_named_by_the_contract_and_expire(queue: JobQueue) 
         queue.keys.quota("100", int(time.time()) // DAY_SECONDS),
     ):
         assert 0 < await queue.redis.ttl(key) <= 2 * DAY_SECONDS
+
+
+async def test_concurrent_checks_share_calls_but_each_gets_its_own_verdict(queue: JobQueue) -> None:
+    limits = replace(OFF, active=1)
+    full = [str(u) for u in range(0, 100, 2)]  # every other member already has a job waiting
+    for user in full:
+        await queue.enqueue(make_job(user=user), limits)
+    outcomes = await asyncio.gather(
+        *(queue.check("100", str(u), limits) for u in range(100)), return_exceptions=True
+    )
+    refused = {str(u) for u, o in enumerate(outcomes) if isinstance(o, LimitReached)}
+    assert refused == set(full)
+    assert all(o is None for o in outcomes if not isinstance(o, LimitReached))

@@ -59,13 +59,17 @@ class ScriptRunner:
         self._pending.append(_Call(name, args, [fut]))
         return await fut
 
-    async def item(self, name: str, header: tuple[Any, ...], item: tuple[Any, ...]) -> Any:
+    async def item(
+        self, name: str, header: tuple[Any, ...], item: tuple[Any, ...], max_items: int | None = None
+    ) -> Any:
         """Run one item of a many-item script; concurrent items with the same header share
-        a call. The script gets ``header`` then every item's arguments, and replies with a
-        list holding one reply per item, in order."""
+        a call (``max_items`` at most). The script gets ``header`` then every item's
+        arguments, and replies with a list holding one reply per item, in order."""
         fut = self._schedule()
         call = self._merged.get((name, header))
-        if call is None:
+        if call is None or (
+            max_items is not None and call.items is not None and len(call.items) >= max_items
+        ):
             call = self._merged[(name, header)] = _Call(name, header, [], [])
             self._pending.append(call)
         assert call.items is not None

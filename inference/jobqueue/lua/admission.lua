@@ -42,9 +42,11 @@ end
 -- Judge a request against the limits without changing anything.
 -- Returns nil when it may be admitted, else {limit, used, cap, retry_at, detail} (retry_at
 -- formatted, '0' when unknown); also the member's state and, when admitted, the rate
--- limit's next theoretical arrival time and the UTC day number.
-local function assess(lim, guild, user, now, in_guild, total, global_cap)
+-- limit's next theoretical arrival time and the UTC day number. What it read on the way
+-- is left in `seen` (active, guild_today, member_today) for callers that report it.
+local function assess(lim, guild, user, now, in_guild, total, global_cap, seen)
   local st = nil  -- read only for a member the per-member limits apply to
+  seen = seen or {}
   local blocked = redis.call('HGET', P .. 'blocked:' .. guild, user)
   if blocked then
     return {'blocked', 0, 0, '0', blocked}, st
@@ -59,6 +61,7 @@ local function assess(lim, guild, user, now, in_guild, total, global_cap)
     end
     if lim.active > 0 then
       local n = redis.call('SCARD', P .. 'active:' .. guild .. ':' .. user)
+      seen.active = n
       if n >= lim.active then
         return {'active', n, lim.active, '0', ''}, st
       end
@@ -74,6 +77,7 @@ local function assess(lim, guild, user, now, in_guild, total, global_cap)
     end
     if lim.member_daily > 0 or lim.guild_daily > 0 then
       local in_guild_today, mine_today = quota_counts(guild, user, day)
+      seen.guild_today, seen.member_today = in_guild_today, mine_today
       if lim.member_daily > 0 and mine_today >= lim.member_daily then
         return {'member_daily', mine_today, lim.member_daily, fmt(reset), ''}, st
       end

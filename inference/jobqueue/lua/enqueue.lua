@@ -35,14 +35,11 @@ while i <= #ARGV do
       table.insert(reply, 1, 'refused')
     else
       local seq = redis.call('INCR', P .. 'seq')
+      local held = admit(lim, guild, user, job, st, new_tat, day, now)
       redis.call('HSET', jobkey, 'v', '1', 'id', job, 'request_id', req, 'guild_id', guild,
         'user_id', user, 'channel_id', ARGV[i + 5], 'weight', ARGV[i + 6],
         'max_attempts', ARGV[i + 7], 'spec', ARGV[i + 8], 'attempts', '0', 'cancel_requested', '0',
-        'status', 'queued', 'created_at', at, 'updated_at', at, 'seq', seq, 'lane', lane)
-      local held = admit(lim, guild, user, job, st, new_tat, day, now)
-      if #held > 0 then
-        redis.call('HSET', jobkey, unpack(held))
-      end
+        'status', 'queued', 'created_at', at, 'updated_at', at, 'seq', seq, 'lane', lane, unpack(held))
       redis.call('SET', P .. 'req:' .. req, job, 'EX', request_ttl)
       push(lane, guild, user, job, seq)
       reply = {'ok', job, at}
