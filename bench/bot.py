@@ -32,6 +32,8 @@ from typing import Any
 
 from bench.events import stream_end, wait_succeeded
 from bot.app import ReelBot, point_at
+from bot.guildconfig import GuildLimits
+from bot.limits import LimitsService
 from bot.service import VideoService
 from bot.settings import BotSettings
 from inference.contract import ModelId
@@ -104,7 +106,11 @@ async def run(args: argparse.Namespace, redis_url: str, model_dir: Path) -> dict
         point_at(settings)
         queue = JobQueue(redis, qs)
         store = RedisBlobStore.from_url(redis_url, qs.keys, ttl_seconds=600)
-        bot = ReelBot(settings, VideoService(queue, store, [ModelId.COGVIDEOX_5B]), guild_ready_timeout=0.05)
+        # every limit judged but none reached: the measured path includes the limit check
+        # and every request is queued (bench/limits.py measures the check itself)
+        limits = LimitsService(queue, GuildLimits(rate=0, active=0, guild_daily=0, guild_queue=0, strikes=0))
+        service = VideoService(queue, store, [ModelId.COGVIDEOX_5B], limits)
+        bot = ReelBot(settings, service, guild_ready_timeout=0.05)
         running = asyncio.create_task(bot.start(double.token))
         await asyncio.wait_for(bot.wait_until_ready(), 30)
         first, first_ids = await first_responses(double, guild, channel, members, args.concurrent)
