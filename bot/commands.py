@@ -71,7 +71,7 @@ async def video(
         )
     chosen = await bot.service.choose_model(model, with_image=image is not None)
     who = requester_of(interaction)
-    await bot.service.check_limits(who, chosen)  # before the slow part: the download
+    policy = await bot.service.check_limits(who, chosen)  # before the slow part: the download
     image_png = preview = None
     if image is not None:
         recipe = recipe_for(chosen)
@@ -101,7 +101,7 @@ async def video(
         roles=who.role_ids,
         moderator=who.moderator,
     )
-    submitted = await bot.service.submit(request)
+    submitted = await bot.service.submit(request, policy)
     await bot.announce(interaction, submitted, preview=preview)
 
 

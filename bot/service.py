@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from bot.errors import UserFacingError
+from bot.guildconfig import MemberPolicy
 from bot.limits import LimitsService, Requester
 from inference.contract import ContractError, GenerationSpec, JobRecord, JobStatus, ModelId
 from inference.jobqueue import JobNotFound, JobQueue, LimitReached, Position, new_job_id
@@ -116,7 +117,7 @@ class VideoService:
         kind = "image-to-video" if with_image else "text-to-video"
         raise UserFacingError(f"This server's Reelbot has no {kind} model set up.")
 
-    async def submit(self, request: VideoRequest) -> Submitted:
+    async def submit(self, request: VideoRequest, policy: MemberPolicy | None = None) -> Submitted:
         """Validate, store the image, and queue the job (once per request id) within the
         member's limits.
 
@@ -126,7 +127,8 @@ class VideoService:
         """
         with_image = request.image_png is not None or request.image_ref is not None
         model = await self.choose_model(request.model, with_image)
-        policy = await self.limits.policy(request.requester)
+        if policy is None:  # /video passes the one its early check already loaded
+            policy = await self.limits.policy(request.requester)
         job_id = new_job_id()
         image_ref = request.image_ref
         if request.image_png is not None:
@@ -165,13 +167,14 @@ class VideoService:
             await self._remember(enqueued.job)
         return Submitted(enqueued.job, await self.queue.position(enqueued.job.id), enqueued.replayed)
 
-    async def check_limits(self, who: Requester, model: ModelId) -> None:
-        """Refuse early (before downloading an image) when the member's next video would be.
+    async def check_limits(self, who: Requester, model: ModelId) -> MemberPolicy:
+        """Refuse early (before downloading an image) when the member's next video would be;
+        returns the member's policy, for :meth:`submit`.
 
         Raises:
             UserFacingError: the refusal, with its numbers and when to try again.
         """
-        await self.limits.check(who, model.value)
+        return await self.limits.check(who, model.value)
 
     async def reroll(
         self, job_id: str, request_id: str, who: Requester, prompt: str | None = None

@@ -8,10 +8,8 @@ Credentials are dummies and the developer's ~/.aws files are hidden from botocor
 from __future__ import annotations
 
 import asyncio
-import struct
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,28 +22,13 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.parsers import ResponseParserError
 
 from tests.bedrock_double import BedrockDouble, serve_in_thread
+from tests.bot_box import png as png_bytes
 
 pytestmark = pytest.mark.timeout(60)
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 HAIKU_PROFILE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 USER_TEXT = [{"role": "user", "content": [{"text": "a cat on a skateboard"}]}]
-
-
-def tiny_png(width: int = 3, height: int = 2) -> bytes:
-    """A valid PNG of the given size."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +89,7 @@ def test_text_prompt_gets_the_scripted_reply_and_the_system_prompt_is_recorded(d
 
 
 def test_image_block_arrives_as_the_original_png_bytes(double: BedrockDouble) -> None:
-    png = tiny_png()
+    png = png_bytes(3, 2)
     messages = [
         {
             "role": "user",
