@@ -526,6 +526,19 @@ class Keys:
         """Stream: who changed settings, blocked members or decided reviews (trimmed)."""
         return f"{self.prefix}audit:{guild_id}"
 
+    # prompt enhancement (bot/enhance.py, bot/reviews.py)
+    def enhance_cache(self, digest: str) -> str:
+        """String: an enhanced prompt (JSON) for a digest of prompt, image, model and budget (expires)."""
+        return f"{self.prefix}enhance:cache:{digest}"
+
+    def enhance_rate(self, guild_id: str, user_id: str, window: int) -> str:
+        """String counter: a member's enhancer calls in one rate window (expires)."""
+        return f"{self.prefix}enhance:rate:{guild_id}:{user_id}:{window}"
+
+    def review(self, review_id: str) -> str:
+        """String: a /video request waiting for its member to review the enhanced prompt (expires)."""
+        return f"{self.prefix}review:{review_id}"
+
     def lane_from_key(self, key: str) -> str:
         """The lane name inside a ``lane:`` key, for admin tooling."""
         rest = key.removeprefix(self.prefix)

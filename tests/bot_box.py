@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import discord
 import pytest
 from PIL import Image
 
 from bot.app import ReelBot, point_at
+from bot.bedrock import BedrockClient, ClientOptions
+from bot.enhance import Enhancer, EnhanceSettings
 from bot.limits import LimitsService
 from bot.service import VideoService
 from bot.settings import BotSettings
@@ -31,6 +34,7 @@ from inference.jobqueue import JobQueue, QueueSettings
 from inference.pipelines import LoadedModel, load_models
 from inference.settings import WorkerSettings
 from inference.storage import RedisBlobStore
+from tests.bedrock_double import BedrockDouble
 from tests.discord_double import MANAGE_GUILD, DiscordDouble
 
 
@@ -145,6 +149,23 @@ async def box(
             await asyncio.wait_for(world.stop_bot(), 20)
             await world.stop_worker()
             await store.aclose()
+
+
+async def enhancer_for(
+    double: BedrockDouble, redis: Any, keys: Any, *, secret: str = "test", **settings: Any
+) -> Enhancer:
+    """A real Enhancer whose boto3 client talks to ``double`` with dummy credentials.
+
+    ``settings`` go to EnhanceSettings, except the client options ``read_timeout``,
+    ``max_attempts`` and ``retry_mode``.
+    """
+    client_fields = {
+        k: settings.pop(k) for k in ("read_timeout", "max_attempts", "retry_mode") if k in settings
+    }
+    options = ClientOptions(endpoint_url=double.endpoint_url, region="us-east-1", **client_fields)
+    session = boto3.Session(aws_access_key_id="AKIATESTREELBOT", aws_secret_access_key=secret)
+    client = await BedrockClient.connect(options, session)
+    return Enhancer(EnhanceSettings(client=options, **settings), redis, keys, client)
 
 
 def png(width: int = 320, height: int = 200, colour: str = "orange") -> bytes:

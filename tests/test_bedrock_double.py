@@ -24,26 +24,11 @@ from botocore.parsers import ResponseParserError
 from tests.bedrock_double import BedrockDouble, serve_in_thread
 from tests.bot_box import png as png_bytes
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_aws_config")]
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 HAIKU_PROFILE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 USER_TEXT = [{"role": "user", "content": [{"text": "a cat on a skateboard"}]}]
-
-
-@pytest.fixture(autouse=True)
-def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """Keep botocore away from the developer's ~/.aws files and AWS_* settings."""
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    for name in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_RETRY_MODE",
-        "AWS_MAX_ATTEMPTS",
-        "AWS_ENDPOINT_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
