@@ -6,11 +6,12 @@ can change who sees a command, so the permission is checked again when the comma
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 
+from bot.enhance import Mode
 from bot.errors import UserFacingError
 from bot.guildconfig import Tier
 from bot.limit_messages import settings_text
@@ -48,6 +49,8 @@ async def _show(interaction: discord.Interaction, heading: str = "") -> None:
     config = await service.guild_settings(guild_id)
     blocked = len(await service.blocks(guild_id))
     body = settings_text(service.defaults, config, blocked)
+    bot: ReelBot = interaction.client  # type: ignore[assignment]
+    body += "\n" + await bot.service.prompts.describe(guild_id)
     await interaction.followup.send(_clip(f"{heading}\n{body}" if heading else body), ephemeral=True)
 
 
@@ -133,6 +136,32 @@ async def settings_limits(
     await service.change_limits(guild_id, changes, by)
     changed = ", ".join(f"`{k}` {v}" for k, v in changes.items())
     await _show(interaction, f"Changed {changed}. Queued videos keep their place; new requests use these.")
+
+
+@settings.command(name="enhance")
+@app_commands.describe(
+    mode="What /video does with a prompt when the member does not choose",
+    reset="Go back to the deployment's default",
+)
+async def settings_enhance(
+    interaction: discord.Interaction,
+    mode: Literal["on", "off", "review"] | None = None,
+    reset: bool = False,
+) -> None:
+    """Choose whether /video improves prompts with AI here: on, off, or review before generating."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    _require_manage_server(interaction)
+    bot: ReelBot = interaction.client  # type: ignore[assignment]
+    guild_id, by = str(interaction.guild_id), str(interaction.user.id)
+    if reset or mode is None:
+        if not reset:
+            await _show(interaction, "Nothing changed: choose a mode, or reset.")
+            return
+        await bot.service.prompts.set_default(guild_id, None, by)
+        await _show(interaction, "Prompt enhancement is back to the deployment's default.")
+        return
+    await bot.service.prompts.set_default(guild_id, Mode(mode), by)
+    await _show(interaction, f"/video now uses enhance `{mode}` here unless a member chooses otherwise.")
 
 
 @settings.command(name="tier")

@@ -16,6 +16,8 @@ from discord import app_commands
 
 from bot import admin_commands, commands, messages
 from bot.delivery import Deliverer
+from bot.enhance import Enhancement
+from bot.review_views import REVIEW_ITEMS
 from bot.service import Submitted, VideoService
 from bot.settings import BotSettings
 from bot.views import DYNAMIC_ITEMS, status_buttons
@@ -61,7 +63,7 @@ class ReelBot(discord.Client):
 
     async def setup_hook(self) -> None:
         self._session = aiohttp.ClientSession()
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *REVIEW_ITEMS)
         await self.sync_commands()
         self._tasks = [
             asyncio.create_task(Deliverer(self).run(), name="reelbot-delivery"),
@@ -93,9 +95,15 @@ class ReelBot(discord.Client):
         log.info("connected to Discord as %s in %d guilds", self.user, len(self.guilds))
 
     async def announce(
-        self, interaction: discord.Interaction, submitted: Submitted, *, preview: bytes | None = None
+        self,
+        interaction: discord.Interaction,
+        submitted: Submitted,
+        *,
+        preview: bytes | None = None,
+        enhancement: Enhancement | None = None,
     ) -> None:
-        """Tell the member their job is queued, and put its status message in the channel."""
+        """Tell the member their job is queued (with the enhanced prompt, if any), and put its
+        status message in the channel."""
         job = submitted.job
         if submitted.replayed:
             await interaction.followup.send(f"Already queued as `{job.id}`.", ephemeral=True)
@@ -123,6 +131,8 @@ class ReelBot(discord.Client):
             ahead = submitted.position.ahead
             place = " You are next." if ahead == 0 else f" {ahead} ahead of you."
         text = f"Queued `{job.id}` with `{job.spec.model}`.{place}{note}"
+        if enhancement is not None:
+            text += messages.enhancement_lines(enhancement)
         if preview is None:
             await interaction.followup.send(text, ephemeral=True)
             return

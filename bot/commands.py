@@ -5,18 +5,20 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
 
 from bot.attachments import AttachmentInfo, AttachmentRejected, fetch_image
+from bot.enhance import Mode
 from bot.errors import UserFacingError
 from bot.limit_messages import allowance_text
 from bot.messages import clip_embed
+from bot.review_views import review_buttons, review_embed
 from bot.service import VideoRequest
 from bot.views import is_moderator, requester_of
-from inference.contract import JobStatus
+from inference.contract import JobStatus, ModelId
 from inference.recipes import recipe_for
 from inference.storage import StorageError
 
@@ -51,6 +53,7 @@ def _bot(interaction: discord.Interaction) -> ReelBot:
     negative="What to keep out of the video",
     seed="Reuse a seed to get the same video again",
     model="Which model renders it (the ones running now)",
+    enhance="Let AI write a richer prompt first: on, off, or review it before generating",
 )
 async def video(
     interaction: discord.Interaction,
@@ -59,6 +62,7 @@ async def video(
     negative: app_commands.Range[str, 1, 2000] | None = None,
     seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
     model: str | None = None,
+    enhance: Literal["on", "off", "review"] | None = None,
 ) -> None:
     """Make a short video from a prompt, or animate an image."""
     await interaction.response.defer(ephemeral=True, thinking=True)
@@ -71,23 +75,11 @@ async def video(
         )
     chosen = await bot.service.choose_model(model, with_image=image is not None)
     who = requester_of(interaction)
-    policy = await bot.service.check_limits(who, chosen)  # before the slow part: the download
+    policy = await bot.service.check_limits(who, chosen)  # before the slow parts: download, enhancer
+    await bot.service.prompts.check_member_words(prompt, who.guild_id)
     image_png = preview = None
     if image is not None:
-        recipe = recipe_for(chosen)
-        try:
-            accepted = await fetch_image(
-                bot.http_session,
-                AttachmentInfo(
-                    url=image.url, filename=image.filename, size=image.size, content_type=image.content_type
-                ),
-                allowed_origins=bot.settings.cdn_origins,
-                max_bytes=bot.settings.attachment_max_bytes,
-                aspect=(recipe.width, recipe.height),
-            )
-        except AttachmentRejected as exc:
-            raise UserFacingError(str(exc)) from None
-        image_png, preview = accepted.png, accepted.preview_png
+        image_png, preview = await _fetch(bot, image, chosen)
     request = VideoRequest(
         request_id=str(interaction.id),
         guild_id=str(interaction.guild_id),
@@ -101,8 +93,43 @@ async def video(
         roles=who.role_ids,
         moderator=who.moderator,
     )
-    submitted = await bot.service.submit(request, policy)
-    await bot.announce(interaction, submitted, preview=preview)
+    prompts = bot.service.prompts
+    mode = await prompts.mode(who.guild_id, enhance)
+    if mode is Mode.OFF:
+        await bot.announce(interaction, await bot.service.submit(request, policy), preview=preview)
+        return
+    enhancement = await prompts.enhance(request, image_png, recipe_for(chosen).max_tokens)
+    if mode is Mode.ON:
+        submitted = await bot.service.submit(prompts.apply(request, enhancement), policy)
+        await bot.announce(interaction, submitted, preview=preview, enhancement=enhancement)
+        return
+    pending = await prompts.hold(request, enhancement)
+    kwargs: dict[str, Any] = {"embed": review_embed(pending), "view": review_buttons(pending)}
+    if preview is not None:
+        kwargs["file"] = discord.File(io.BytesIO(preview), "preview.png")
+    await interaction.followup.send(ephemeral=True, **kwargs)
+
+
+async def _fetch(bot: ReelBot, image: discord.Attachment, model: ModelId) -> tuple[bytes, bytes]:
+    """The attachment checked and re-encoded (PNG), and its crop preview.
+
+    Raises:
+        UserFacingError: the attachment was refused, with what to send instead.
+    """
+    recipe = recipe_for(model)
+    try:
+        accepted = await fetch_image(
+            bot.http_session,
+            AttachmentInfo(
+                url=image.url, filename=image.filename, size=image.size, content_type=image.content_type
+            ),
+            allowed_origins=bot.settings.cdn_origins,
+            max_bytes=bot.settings.attachment_max_bytes,
+            aspect=(recipe.width, recipe.height),
+        )
+    except AttachmentRejected as exc:
+        raise UserFacingError(str(exc)) from None
+    return accepted.png, accepted.preview_png
 
 
 @video.autocomplete("model")

@@ -150,6 +150,8 @@ class GuildConfig:
 
     overrides: dict[str, int | bool] = field(default_factory=dict)
     tiers: dict[str, Tier] = field(default_factory=dict)
+    #: the guild's /video enhance default (off, on, review); None = the deployment's
+    enhance: str | None = None
 
     def limits(self, defaults: GuildLimits) -> GuildLimits:
         """The effective limits: the admins' values over the deployment's defaults."""
@@ -216,13 +218,14 @@ class GuildConfigStore:
         raw: dict[str, str] = await self.redis.hgetall(self.keys.guild_config(guild_id))  # type: ignore[assignment]
         overrides: dict[str, int | bool] = {}
         tiers: dict[str, Tier] = {}
+        enhance = raw.get("option:enhance")
         for key, value in raw.items():
             kind, _, name = key.partition(":")
             if kind == "limit" and name in ENV_NAMES:
                 overrides[name] = bool(int(value)) if name == "exempt_moderators" else int(value)
             elif kind == "tier":
                 tiers[name] = Tier.from_json(value)
-        return GuildConfig(overrides, tiers)
+        return GuildConfig(overrides, tiers, enhance)
 
     async def set_limits(self, guild_id: str, changes: Mapping[str, int | bool]) -> None:
         """Store admin values (checked first); nothing is stored when one is out of range."""
@@ -234,6 +237,13 @@ class GuildConfigStore:
         """Forget every limit the admins set: the deployment's defaults apply again."""
         names = [f"limit:{name}" for name in ENV_NAMES]
         await self.redis.hdel(self.keys.guild_config(guild_id), *names)
+
+    async def set_enhance(self, guild_id: str, mode: str | None) -> None:
+        """Set the guild's /video enhance default, or forget it (``None``) to use the deployment's."""
+        if mode is None:
+            await self.redis.hdel(self.keys.guild_config(guild_id), "option:enhance")
+        else:
+            await self.redis.hset(self.keys.guild_config(guild_id), "option:enhance", mode)
 
     async def set_tier(self, guild_id: str, tier: Tier) -> None:
         await self.redis.hset(self.keys.guild_config(guild_id), f"tier:{tier.role_id}", tier.to_json())

@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from bot.enhance import Enhancement
 from inference.contract import JobRecord
 from inference.jobqueue import Position
 
@@ -64,19 +65,28 @@ def finished_line(job: JobRecord, clip_url: str | None) -> str:
 
 
 def failed_line(job: JobRecord, reason: str) -> str:
-    return _clip(f"❌ <@{job.user_id}> your video `{job.id}` could not be made: {reason}")
+    return clip_text(f"❌ <@{job.user_id}> your video `{job.id}` could not be made: {reason}")
 
 
 def cancelled_line(job: JobRecord) -> str:
     return f"🚫 <@{job.user_id}> your video `{job.id}` was cancelled."
 
 
+def enhancement_lines(enhancement: Enhancement) -> str:
+    """The private reply's lines about the prompt: the enhanced text, or why it is the member's."""
+    if not enhancement.enhanced:
+        return f"\n{enhancement.note}" if enhancement.note else ""
+    shortened = " (shortened to fit the model)" if enhancement.shortened else ""
+    return f"\n**Enhanced prompt**{shortened}:\n> {clip_text(enhancement.prompt, 1500)}"
+
+
 def clip_embed(job: JobRecord, result: dict[str, Any]) -> discord.Embed:
     """The card under a finished clip: prompt, seed, model, frames and fps, render time, job id."""
     prompt = str(result.get("prompt") or job.spec.prompt)
-    embed = discord.Embed(description=_clip(prompt, 4000), colour=_EMBED_COLOUR)
+    embed = discord.Embed(description=clip_text(prompt, 4000), colour=_EMBED_COLOUR)
     if job.spec.original_prompt and job.spec.original_prompt != prompt:
-        embed.add_field(name="Your words", value=_clip(job.spec.original_prompt, 1000), inline=False)
+        embed.title = "Enhanced prompt"
+        embed.add_field(name="Your words", value=clip_text(job.spec.original_prompt, 1000), inline=False)
     embed.add_field(name="Model", value=str(result.get("model", job.spec.model)))
     embed.add_field(name="Seed", value=str(result.get("seed", "?")))
     embed.add_field(name="Frames", value=f"{result.get('frames', '?')} at {result.get('fps', '?')} fps")
@@ -88,5 +98,6 @@ def clip_embed(job: JobRecord, result: dict[str, Any]) -> discord.Embed:
     return embed
 
 
-def _clip(text: str, limit: int = MAX_CONTENT) -> str:
+def clip_text(text: str, limit: int = MAX_CONTENT) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -48,7 +48,10 @@ async def local_redis(environ: Mapping[str, str], data_dir: Path) -> AsyncIterat
 async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings) -> int:
     """The bot alone (``reelbot bot``), until SIGINT/SIGTERM."""
     from bot.app import ReelBot, point_at, run_until_stopped
+    from bot.enhance import Enhancer
     from bot.limits import LimitsService
+    from bot.prompting import PromptService
+    from bot.reviews import ReviewStore
     from bot.service import VideoService
 
     token = bot_settings.require_token()
@@ -60,9 +63,14 @@ async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: Queu
         try:
             jobs = JobQueue(redis, queue)
             limits = LimitsService(jobs, bot_settings.limits)
-            service = VideoService(jobs, store, deployment_models(worker), limits)
+            enhancer = await Enhancer.start(bot_settings.enhance, redis, jobs.keys)
+            prompts = PromptService(enhancer, ReviewStore(redis, jobs.keys), limits.config, store)
+            service = VideoService(jobs, store, deployment_models(worker), limits, prompts)
             bot = ReelBot(bot_settings, service)
-            return await run_until_stopped(bot, token)
+            try:
+                return await run_until_stopped(bot, token)
+            finally:
+                enhancer.close()
         finally:
             await store.aclose()
 

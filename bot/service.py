@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -20,6 +21,9 @@ from bot.limits import LimitsService, Requester
 from inference.contract import ContractError, GenerationSpec, JobRecord, JobStatus, ModelId
 from inference.jobqueue import JobNotFound, JobQueue, LimitReached, Position, new_job_id
 from inference.storage import BlobStore, StorageError
+
+if TYPE_CHECKING:
+    from bot.prompting import PromptService
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class VideoRequest:
     negative: str = ""
     seed: int | None = None
     model: str | None = None
+    #: the member's own words when ``prompt`` is an enhancement of them
+    original_prompt: str | None = None
     #: the input image, already checked and re-encoded as PNG
     image_png: bytes | None = None
     #: an input image already in storage (Re-roll and Remix of an image job)
@@ -69,10 +75,13 @@ class VideoService:
         store: BlobStore,
         default_models: Sequence[ModelId] = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B_I2V),
         limits: LimitsService | None = None,
+        prompts: PromptService | None = None,
     ) -> None:
         self.queue, self.store = queue, store
         #: the deployment's default limits unless given
         self.limits = limits or LimitsService(queue)
+        #: screening, enhancement and review of prompts (no enhancement unless given)
+        self.prompts = prompts or _plain_prompts(queue, store, self.limits)
         #: the models this deployment runs (REELBOT_MODELS): where jobs wait when no worker is up
         self.default_models = list(default_models)
         self.redis: Redis = queue.redis
@@ -140,6 +149,7 @@ class VideoService:
         try:
             spec = GenerationSpec(
                 prompt=request.prompt.strip(),
+                original_prompt=request.original_prompt,
                 model=model,
                 negative_prompt=request.negative.strip(),
                 seed=request.seed,
@@ -193,6 +203,8 @@ class VideoService:
                 roles=who.role_ids,
                 moderator=who.moderator,
                 prompt=prompt if prompt is not None else old.spec.prompt,
+                # a Remix is the member's own text; a Re-roll keeps the words it was enhanced from
+                original_prompt=old.spec.original_prompt if prompt is None else None,
                 negative=old.spec.negative_prompt,
                 seed=secrets.randbelow(2**32),
                 model=old.spec.model.value,
@@ -284,6 +296,16 @@ class VideoService:
             pipe.zremrangebyrank(key, 0, -RECENT_JOBS - 1)
             pipe.expire(key, self.queue.settings.retention_seconds)
             await pipe.execute()
+
+
+def _plain_prompts(queue: JobQueue, store: BlobStore, limits: LimitsService) -> PromptService:
+    """Prompts screened with nothing configured and never enhanced."""
+    from bot.enhance import Enhancer, EnhanceSettings
+    from bot.prompting import PromptService
+    from bot.reviews import ReviewStore
+
+    enhancer = Enhancer(EnhanceSettings(), queue.redis, queue.keys, None, "not configured")
+    return PromptService(enhancer, ReviewStore(queue.redis, queue.keys), limits.config, store)
 
 
 def _offer(served: list[ModelId]) -> str:

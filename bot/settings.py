@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.enhance import EnhanceSettings
 from bot.guildconfig import GuildLimits, limits_from_env
 
 #: where attachments may be downloaded from unless DISCORD_CDN_ORIGINS says otherwise
@@ -43,6 +44,8 @@ class BotSettings:
     max_upload_bytes: int = 0
     #: every guild's limits until its admins change them (REELBOT_LIMIT_*, REELBOT_GUILD_CAP)
     limits: GuildLimits = field(default_factory=GuildLimits)
+    #: prompt enhancement through Amazon Bedrock (REELBOT_ENHANCE_*)
+    enhance: EnhanceSettings = field(default_factory=EnhanceSettings)
 
     def __post_init__(self) -> None:
         if self.attachment_max_bytes < 1024:
@@ -93,4 +96,5 @@ class BotSettings:
                 except ValueError:
                     raise ValueError(f"{name}={environ[name]!r} is not a valid {kind.__name__}") from None
         values["limits"] = limits_from_env(environ)
+        values["enhance"] = EnhanceSettings.from_env(environ)
         return cls(**values)  # type: ignore[arg-type]

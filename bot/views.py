@@ -46,7 +46,7 @@ def requester_of(interaction: discord.Interaction) -> Requester:
     )
 
 
-async def _safely(interaction: discord.Interaction, action: Any) -> None:
+async def run_safely(interaction: discord.Interaction, action: Any) -> None:
     """Run a button's action; a UserFacingError becomes a private reply."""
     try:
         await action()
@@ -61,7 +61,7 @@ async def _tell(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
-class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+class IdButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     """A button whose custom_id is ``reelbot:<action>:<job>``; subclasses set the template."""
 
     action = ""
@@ -83,7 +83,7 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)
         return cls(match["job"])
 
 
-class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
+class CancelButton(IdButton, template=rf"reelbot:cancel:{_JOB}"):
     """Under a status message: stop a queued or running job."""
 
     action, label, style = "cancel", "Cancel", discord.ButtonStyle.danger
@@ -96,10 +96,10 @@ class CancelButton(_JobButton, template=rf"reelbot:cancel:{_JOB}"):
             )
             await interaction.followup.send(text, ephemeral=True)
 
-        await _safely(interaction, act)
+        await run_safely(interaction, act)
 
 
-class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
+class RerollButton(IdButton, template=rf"reelbot:reroll:{_JOB}"):
     """Under a clip: the same prompt again with a new seed, queued for whoever pressed."""
 
     action, label, emoji = "reroll", "Re-roll", "🎲"
@@ -111,10 +111,10 @@ class RerollButton(_JobButton, template=rf"reelbot:reroll:{_JOB}"):
             submitted = await bot.service.reroll(self.job_id, str(interaction.id), requester_of(interaction))
             await bot.announce(interaction, submitted)
 
-        await _safely(interaction, act)
+        await run_safely(interaction, act)
 
 
-class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
+class RemixButton(IdButton, template=rf"reelbot:remix:{_JOB}"):
     """Under a clip: a form pre-filled with the prompt, to change it and render again."""
 
     action, label, emoji = "remix", "Remix", "✏️"
@@ -124,10 +124,10 @@ class RemixButton(_JobButton, template=rf"reelbot:remix:{_JOB}"):
             job = await _bot(interaction).service.job(self.job_id)
             await interaction.response.send_modal(RemixModal(job.id, job.spec.prompt))
 
-        await _safely(interaction, act)
+        await run_safely(interaction, act)
 
 
-class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
+class DeleteButton(IdButton, template=rf"reelbot:delete:{_JOB}"):
     """Under a clip: remove it (the member who asked for it, or a moderator)."""
 
     action, label, emoji = "delete", "Delete", "🗑️"
@@ -144,7 +144,7 @@ class DeleteButton(_JobButton, template=rf"reelbot:delete:{_JOB}"):
                 await interaction.message.delete()
             await interaction.followup.send(f"Deleted the clip of `{job.id}`.", ephemeral=True)
 
-        await _safely(interaction, act)
+        await run_safely(interaction, act)
 
 
 class RemixModal(discord.ui.Modal, title="Remix this video"):
@@ -171,7 +171,7 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
             )
             await bot.announce(interaction, submitted)
 
-        await _safely(interaction, act)
+        await run_safely(interaction, act)
 
 
 def status_buttons(job_id: str) -> discord.ui.View:

@@ -25,6 +25,9 @@ from bot.app import ReelBot, point_at
 from bot.bedrock import BedrockClient, ClientOptions
 from bot.enhance import Enhancer, EnhanceSettings
 from bot.limits import LimitsService
+from bot.prompting import PromptService
+from bot.reviews import ReviewStore
+from bot.screening import allow_all
 from bot.service import VideoService
 from bot.settings import BotSettings
 from inference.contract import ModelId
@@ -70,6 +73,10 @@ class Box:
     bot_task: asyncio.Task[None] | None = None
     worker: Daemon | None = None
     serving: asyncio.Task[int] | None = None
+    #: prompt enhancement for the bot (none unless a test sets one before start_bot)
+    enhancer: Enhancer | None = None
+    #: the prompt screen the bot uses (every prompt passes unless a test sets one)
+    screen: Any = None
 
     def start_worker(self) -> None:
         self.worker = Daemon(self.queue, self.store, Generator(self.models), WorkerSettings(metrics_port=0))
@@ -83,7 +90,12 @@ class Box:
 
     async def start_bot(self) -> ReelBot:
         limits = LimitsService(self.queue, self.settings.limits)
-        service = VideoService(self.queue, self.store, list(self.models), limits)
+        prompts = None
+        if self.enhancer is not None or self.screen is not None:
+            enhancer = self.enhancer or Enhancer(EnhanceSettings(), self.queue.redis, self.queue.keys, None)
+            reviews = ReviewStore(self.queue.redis, self.queue.keys)
+            prompts = PromptService(enhancer, reviews, limits.config, self.store, self.screen or allow_all)
+        service = VideoService(self.queue, self.store, list(self.models), limits, prompts)
         self.bot = ReelBot(self.settings, service, guild_ready_timeout=0.05)
         self.bot_task = asyncio.create_task(self.bot.start(self.double.token))
         await asyncio.wait_for(self.bot.wait_until_ready(), 30)
