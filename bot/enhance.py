@@ -16,6 +16,7 @@ image, Bedrock model and token budget, and a cache hit costs neither a call nor 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -290,7 +291,8 @@ class Enhancer:
         """The model's rewrite, cleaned and within budget (asking once more to shorten it if needed)."""
         words = prompt_budget.word_budget(max_tokens)
         system = system_prompt(words, with_image=image_png is not None)
-        messages = [user_message(prompt, image_png)]
+        # decoding the PNG and encoding the JPEG takes ~10 ms of CPU: not on the event loop
+        messages = [await asyncio.to_thread(user_message, prompt, image_png)]
         inference = {"maxTokens": self.settings.max_output_tokens, "temperature": self.settings.temperature}
         reply = await client.converse(self.settings.model_id, system, messages, inference)
         text = self._clean(reply.text, reply.stop_reason)
