@@ -269,14 +269,20 @@ async def test_health_and_metrics_endpoints(queue: JobQueue, store: RedisBlobSto
         async with http.get(f"http://127.0.0.1:{port}/healthz") as reply:
             assert reply.status == 200
             health = await reply.json()
-        async with http.get(f"http://127.0.0.1:{port}/metrics") as reply:
-            metrics = await reply.text()
+        # the worker counts a job just after it records the result, so wait for the count
+        succeeded = 'reelbot_worker_jobs_total{model="cogvideox-5b",outcome="succeeded"} 1.0'
+        for _ in range(100):
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as reply:
+                metrics = await reply.text()
+            if succeeded in metrics:
+                break
+            await asyncio.sleep(0.05)
         daemon.stop()
         async with http.get(f"http://127.0.0.1:{port}/healthz") as reply:
             assert reply.status == 503 and "stopping" in (await reply.json())["problems"]
     assert await asyncio.wait_for(running, 30) == 0
     assert health["models"] == ["cogvideox-5b", "cogvideox-5b-i2v"] and health["status"] == "ok"
-    assert 'reelbot_worker_jobs_total{model="cogvideox-5b",outcome="succeeded"} 1.0' in metrics
+    assert succeeded in metrics
     assert 'reelbot_worker_queue_wait_seconds_count{model="cogvideox-5b"} 1.0' in metrics
     assert 'reelbot_worker_job_seconds_count{model="cogvideox-5b"} 1.0' in metrics
     rate = next(line for line in metrics.splitlines() if line.startswith("reelbot_worker_steps_per_second{"))
