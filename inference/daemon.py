@@ -7,6 +7,11 @@ for the member and the next job is claimed. The one thing a process cannot recov
 is a render thread that ignores every request to stop; then the daemon reports itself
 unhealthy, hands the queue back and exits with :data:`EXIT_STUCK` so that its supervisor
 (systemd, Docker, ECS) starts a fresh one.
+
+With ``REELBOT_OUTPUT_FILTER`` on (the default), every finished clip is scored by the NSFW
+classifier (:mod:`inference.safety`) while it is encoded, and the scores go into the job's
+result for the bot to judge with the guild's thresholds. The worker only measures. A worker
+whose filter is on but cannot load it refuses to start rather than post unchecked clips.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from inference.images import ImageRejected, decode_image
 from inference.jobqueue.client import JobQueue, Lease
 from inference.jobqueue.worker import JobContext, PermanentJobError, Worker
 from inference.metrics import Health, HealthServer, WorkerMetrics, cuda_memory
+from inference.pipelines import ModelLoadError
+from inference.safety import ClipScore, NsfwClassifier, SafetyUnavailable, ScoringFailed
 from inference.settings import WorkerSettings
 from inference.storage import BlobNotFound, BlobStore, StorageError
 from inference.video import VideoError, encode_mp4
@@ -51,6 +58,24 @@ class RenderAborted(Exception):
     """Raised on the render thread at the next step after the job was given up."""
 
 
+def load_output_filter(settings: WorkerSettings) -> NsfwClassifier | None:
+    """The NSFW classifier for the output filter, or None when ``REELBOT_OUTPUT_FILTER`` is off.
+
+    Raises:
+        ModelLoadError: the filter is on but the classifier cannot load (the CLI exits with 2).
+    """
+    if not settings.output_filter:
+        return None
+    try:
+        return NsfwClassifier.load()
+    except SafetyUnavailable as exc:
+        # refusing to start beats serving jobs whose clips nobody checked
+        raise ModelLoadError(
+            f"REELBOT_OUTPUT_FILTER is on but {exc}. To run without the filter, set "
+            "REELBOT_OUTPUT_FILTER=false (clips are then posted unchecked)"
+        ) from exc
+
+
 class RenderService:
     """The worker's handler: one job, from its spec to a stored MP4 and a result."""
 
@@ -61,9 +86,12 @@ class RenderService:
         settings: WorkerSettings,
         metrics: WorkerMetrics,
         on_stuck: Callable[[str], None],
+        classifier: NsfwClassifier | None = None,
     ) -> None:
         self.renderer, self.store, self.settings, self.metrics = renderer, store, settings, metrics
         self.on_stuck = on_stuck
+        #: the output filter (None: off, and results carry no "nsfw" scores)
+        self.classifier = classifier
 
     async def __call__(self, ctx: JobContext) -> dict[str, Any]:
         job = ctx.job
@@ -84,10 +112,18 @@ class RenderService:
             "reelbot_model": spec.model.value,
             "reelbot_seed": str(rendered.seed),
         }
+        # scored while it encodes (both on threads, off the event loop); nothing is stored
+        # unless the scores are in, so no clip leaves this worker unchecked
+        scoring = None
+        if self.classifier is not None:
+            scoring = asyncio.ensure_future(self._score(self.classifier, rendered, job.id))
         try:
             mp4 = await asyncio.to_thread(
                 encode_mp4, rendered.frames, rendered.fps, metadata=metadata, crf=self.settings.video_crf
             )
+            waited = time.monotonic()
+            nsfw = await scoring if scoring is not None else None
+            waited = time.monotonic() - waited  # the filter's share, kept out of encode_seconds
             stored = await self.store.put(f"clips/{job.id}.mp4", mp4, "video/mp4")
             link = await self.store.url(stored.ref, self.settings.link_seconds)
         except VideoError as exc:
@@ -97,8 +133,11 @@ class RenderService:
             raise PermanentJobError(
                 "the clip was rendered but could not be stored; the team can look it up by job id"
             ) from exc
+        finally:
+            if scoring is not None:
+                _drop(scoring)
         self.metrics.steps_per_second.labels(spec.model.value).set(rendered.steps / rendered.render_seconds)
-        return {
+        result: dict[str, Any] = {
             "clip_ref": stored.ref,
             "clip_url": link,
             "content_type": "video/mp4",
@@ -114,8 +153,27 @@ class RenderService:
             "prompt": rendered.prompt,
             "prompt_shortened": rendered.prompt_shortened,
             "render_seconds": round(rendered.render_seconds, 3),
-            "encode_seconds": round(time.monotonic() - started, 3),
+            "encode_seconds": round(time.monotonic() - started - waited, 3),
         }
+        if nsfw is not None:
+            result["nsfw"] = nsfw.to_dict()
+        return result
+
+    async def _score(self, classifier: NsfwClassifier, rendered: Rendered, job_id: str) -> ClipScore:
+        """The output filter's scores for a clip, measured on a thread.
+
+        Raises:
+            PermanentJobError: the classifier failed (the clip is not stored unchecked).
+        """
+        try:
+            return await asyncio.to_thread(
+                classifier.score_frames, rendered.frames, self.settings.output_filter_frames
+            )
+        except ScoringFailed as exc:
+            log.error("job %s: the output filter failed: %s", job_id, exc)
+            raise PermanentJobError(
+                "the clip was rendered but the content filter could not check it, so it was not posted"
+            ) from exc
 
     async def _input_image(self, spec: GenerationSpec) -> Image.Image | None:
         if spec.image_ref is None:
@@ -169,6 +227,14 @@ class RenderService:
         )
 
 
+def _drop(task: asyncio.Future[Any]) -> None:
+    """Give up on ``task`` after another error (or a cancel) ended the job first."""
+    if not task.done():
+        task.cancel()  # its thread finishes on its own; the result is not wanted
+    elif not task.cancelled():
+        task.exception()  # seen: asyncio would otherwise log it as never retrieved
+
+
 def _in_thread(
     loop: asyncio.AbstractEventLoop, fn: Callable[..., Rendered], *args: Any
 ) -> asyncio.Future[Rendered]:
@@ -207,10 +273,20 @@ class Daemon:
         *,
         device: str = "cpu",
         worker_id: str | None = None,
+        classifier: NsfwClassifier | None = None,
     ) -> None:
+        """Build the worker; with the output filter on and no ``classifier``, load one.
+
+        Raises:
+            ModelLoadError: the output filter is on but its classifier cannot load.
+        """
         self.queue, self.settings = queue, settings
         self.metrics = WorkerMetrics(cuda_memory if device.startswith("cuda") else None)
-        self.service = RenderService(renderer, store, settings, self.metrics, self._stuck)
+        if not settings.output_filter:
+            classifier = None
+        elif classifier is None:
+            classifier = load_output_filter(settings)
+        self.service = RenderService(renderer, store, settings, self.metrics, self._stuck, classifier)
         lanes = [m.value for m in renderer.models]
         self.worker = Worker(
             queue,

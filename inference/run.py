@@ -20,7 +20,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from inference.contract import EventType, GenerationSpec, JobRecord, JobStatus, ModelId
-from inference.daemon import Daemon
+from inference.daemon import Daemon, load_output_filter
 from inference.generator import Generator
 from inference.images import decode_image, encode_png
 from inference.jobqueue import JobQueue, QueueSettings, check_server, connect, new_job_id
@@ -37,8 +37,11 @@ async def run_worker(settings: WorkerSettings, queue_settings: QueueSettings) ->
     """Load the models, then serve jobs until SIGINT/SIGTERM; returns the exit code.
 
     Raises:
-        ModelLoadError: a model could not be loaded (nothing was claimed).
+        ModelLoadError: a model or the output filter's classifier could not be loaded (nothing was
+            claimed).
     """
+    # the classifier first: it loads in a second, the models may take minutes to fail after it
+    classifier = await asyncio.to_thread(load_output_filter, settings)
     models = await asyncio.to_thread(load_models, settings)
     device = pick_device(settings.device)
     async with connect(queue_settings.redis_url) as redis:
@@ -47,7 +50,12 @@ async def run_worker(settings: WorkerSettings, queue_settings: QueueSettings) ->
         store = store_for(settings, queue_settings)
         try:
             daemon = Daemon(
-                JobQueue(redis, queue_settings), store, Generator(models), settings, device=device
+                JobQueue(redis, queue_settings),
+                store,
+                Generator(models),
+                settings,
+                device=device,
+                classifier=classifier,
             )
             daemon.install_signal_handlers()
             return await daemon.run()
@@ -66,6 +74,7 @@ async def generate(
     redis_was_configured: bool = True,
 ) -> int:
     """Render one clip through the queue and the worker, and write it to ``out``."""
+    classifier = await asyncio.to_thread(load_output_filter, settings)
     models = await asyncio.to_thread(load_models, settings)
     model = _pick_model(list(models), image is not None)
     async with _redis(queue_settings.redis_url, redis_was_configured) as url:
@@ -79,7 +88,9 @@ async def generate(
             try:
                 job = await _submit(queue, store, prompt, model, image, seed)
                 print(f"job {job.id}: {model}, rendering...", file=sys.stderr)
-                daemon = Daemon(queue, store, Generator(models), replace(settings, metrics_port=0))
+                daemon = Daemon(
+                    queue, store, Generator(models), replace(settings, metrics_port=0), classifier=classifier
+                )
                 progress = asyncio.create_task(_print_progress(redis, qs, job.id))
                 code = await daemon.run(burst=True)
                 progress.cancel()

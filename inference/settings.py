@@ -51,6 +51,12 @@ class WorkerSettings:
     metrics_port: int = 9108
     #: x264 quality (lower = better and bigger; 18 is visually lossless for most clips)
     video_crf: int = 18
+    #: score frames of every finished clip with the NSFW classifier (inference/safety.py) and put
+    #: the scores in the job's result; the bot decides with the guild's thresholds. Off: clips
+    #: carry no scores, and the bot treats them as unchecked.
+    output_filter: bool = True
+    #: frames scored per clip, spread evenly from the first to the last
+    output_filter_frames: int = 8
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -67,6 +73,8 @@ class WorkerSettings:
             raise ValueError("REELBOT_CLIP_TTL_SECONDS must be at least 60")
         if not 0 <= self.video_crf <= 51:
             raise ValueError("REELBOT_VIDEO_CRF must be between 0 and 51")
+        if self.output_filter_frames < 2:
+            raise ValueError("REELBOT_OUTPUT_FILTER_FRAMES must be at least 2 (the first and the last frame)")
         for name in ("job_timeout_seconds", "grace_seconds", "stuck_seconds", "progress_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"REELBOT_{name.upper()} must not be negative")
