@@ -6,7 +6,7 @@ can change who sees a command, so the permission is checked again when the comma
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -14,9 +14,10 @@ from discord import app_commands
 from bot.enhance import Mode
 from bot.errors import UserFacingError
 from bot.guildconfig import Tier
-from bot.limit_messages import settings_text
+from bot.limit_messages import moderation_text, settings_text
 from bot.messages import MAX_CONTENT, relative
 from bot.views import is_moderator
+from bot.wordfilter import MAX_WORDS, check_entry
 
 if TYPE_CHECKING:
     from bot.app import ReelBot
@@ -51,6 +52,7 @@ async def _show(interaction: discord.Interaction, heading: str = "") -> None:
     body = settings_text(service.defaults, config, blocked)
     bot: ReelBot = interaction.client  # type: ignore[assignment]
     body += "\n" + await bot.service.prompts.describe(guild_id)
+    body += "\n" + moderation_text(await bot.service.moderation.config(guild_id))
     await interaction.followup.send(_clip(f"{heading}\n{body}" if heading else body), ephemeral=True)
 
 
@@ -162,6 +164,132 @@ async def settings_enhance(
         return
     await bot.service.prompts.set_default(guild_id, Mode(mode), by)
     await _show(interaction, f"/video now uses enhance `{mode}` here unless a member chooses otherwise.")
+
+
+@settings.command(name="moderation")
+@app_commands.describe(
+    review_channel="Where moderators approve or reject requests and clips",
+    log_channel="Where every moderator decision is logged",
+    moderator_role="Members with this role may decide reviews (Manage Messages always may)",
+    before_generation="Which requests a moderator approves before anything renders",
+    before_posting="Which finished clips a moderator approves before they are posted",
+    review_at="Image and clip filter: flag from this score (percent)",
+    block_at="Image and clip filter: refuse from this score (percent)",
+    adult_review_at="The same in age-restricted channels: flag from (percent)",
+    adult_block_at="The same in age-restricted channels: refuse from (percent)",
+)
+async def settings_moderation(
+    interaction: discord.Interaction,
+    review_channel: discord.TextChannel | None = None,
+    log_channel: discord.TextChannel | None = None,
+    moderator_role: discord.Role | None = None,
+    before_generation: Literal["off", "flagged", "every"] | None = None,
+    before_posting: Literal["off", "flagged", "every"] | None = None,
+    review_at: app_commands.Range[int, 0, 100] | None = None,
+    block_at: app_commands.Range[int, 0, 100] | None = None,
+    adult_review_at: app_commands.Range[int, 0, 100] | None = None,
+    adult_block_at: app_commands.Range[int, 0, 100] | None = None,
+) -> None:
+    """Set the review channel, moderator role, approval modes and filter thresholds."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    _require_manage_server(interaction)
+    given: dict[str, Any] = {
+        "review_channel": review_channel and str(review_channel.id),
+        "log_channel": log_channel and str(log_channel.id),
+        "moderator_role": moderator_role and str(moderator_role.id),
+        "before_generation": before_generation,
+        "before_posting": before_posting,
+        "review_at": review_at if review_at is None else review_at / 100,
+        "block_at": block_at if block_at is None else block_at / 100,
+        "adult_review_at": adult_review_at if adult_review_at is None else adult_review_at / 100,
+        "adult_block_at": adult_block_at if adult_block_at is None else adult_block_at / 100,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        await _show(interaction, "Nothing changed: give the settings to change as options.")
+        return
+    await _change_moderation(interaction, changes)
+    await _show(interaction, "Changed: " + ", ".join(f"`{k}`" for k in changes) + ".")
+
+
+@settings.command(name="words")
+@app_commands.describe(
+    block="Words or phrases to refuse here (comma-separated; end a word with * for any ending)",
+    review="Words or phrases a moderator approves first (when approval of flagged requests is on)",
+    allow="Exception phrases that never count (e.g. a band's name)",
+    remove="Words or phrases to take off all three lists (comma-separated)",
+)
+async def settings_words(
+    interaction: discord.Interaction,
+    block: app_commands.Range[str, 1, 1000] | None = None,
+    review: app_commands.Range[str, 1, 1000] | None = None,
+    allow: app_commands.Range[str, 1, 1000] | None = None,
+    remove: app_commands.Range[str, 1, 1000] | None = None,
+) -> None:
+    """Add to this server's word list, or take entries off it (the default list stays)."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    _require_manage_server(interaction)
+    bot: ReelBot = interaction.client  # type: ignore[assignment]
+    config = await bot.service.moderation.config(str(interaction.guild_id))
+    gone = {w.casefold() for w in _split(remove)}
+    lists = {
+        "words_block": (config.words_block, _split(block)),
+        "words_review": (config.words_review, _split(review)),
+        "words_allow": (config.words_allow, _split(allow)),
+    }
+    changes: dict[str, Any] = {}
+    for name, (current, added) in lists.items():
+        for entry in added:
+            check_entry(entry)
+        kept = [w for w in current if w.casefold() not in gone]
+        updated = kept + [w for w in added if w not in kept]
+        if len(updated) > MAX_WORDS:
+            raise UserFacingError(f"A server's list holds at most {MAX_WORDS} entries; remove some first.")
+        if tuple(updated) != current:
+            changes[name] = updated
+    if not changes:
+        await _show(interaction, "Nothing changed.")
+        return
+    await _change_moderation(interaction, changes)
+    await _show(interaction, "The word list is updated.")
+
+
+@settings.command(name="channels")
+@app_commands.describe(
+    add="Allow /video in this channel (once any is set, only those)",
+    remove="Stop allowing /video in this channel",
+    everywhere="Allow /video in every channel again",
+)
+async def settings_channels(
+    interaction: discord.Interaction,
+    add: discord.TextChannel | None = None,
+    remove: discord.TextChannel | None = None,
+    everywhere: bool = False,
+) -> None:
+    """Choose the channels where /video works."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    _require_manage_server(interaction)
+    bot: ReelBot = interaction.client  # type: ignore[assignment]
+    config = await bot.service.moderation.config(str(interaction.guild_id))
+    channels = [] if everywhere else list(config.channels)
+    if add is not None and str(add.id) not in channels:
+        channels.append(str(add.id))
+    if remove is not None and str(remove.id) in channels:
+        channels.remove(str(remove.id))
+    await _change_moderation(interaction, {"channels": channels})
+    await _show(interaction, "The channels are updated.")
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+async def _change_moderation(interaction: discord.Interaction, changes: dict[str, Any]) -> None:
+    bot: ReelBot = interaction.client  # type: ignore[assignment]
+    guild_id, by = str(interaction.guild_id), str(interaction.user.id)
+    await bot.service.moderation.settings.change(guild_id, changes)
+    detail = ", ".join(f"{k}={v}" for k, v in changes.items())
+    await _limits(interaction).audit.record(guild_id, "moderation", by, "", detail[:900])
 
 
 @settings.command(name="tier")

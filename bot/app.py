@@ -17,6 +17,8 @@ from discord import app_commands
 from bot import admin_commands, commands, messages
 from bot.delivery import Deliverer
 from bot.enhance import Enhancement
+from bot.moderation_views import REVIEW_ITEMS as MODERATION_ITEMS
+from bot.review_desk import ReviewDesk
 from bot.review_views import REVIEW_ITEMS
 from bot.service import Submitted, VideoService
 from bot.settings import BotSettings
@@ -53,6 +55,8 @@ class ReelBot(discord.Client):
         self.tree.on_error = commands.on_error  # type: ignore[method-assign]
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.deliverer = Deliverer(self)
+        self.reviews = ReviewDesk(self)
 
     @property
     def http_session(self) -> aiohttp.ClientSession:
@@ -63,10 +67,10 @@ class ReelBot(discord.Client):
 
     async def setup_hook(self) -> None:
         self._session = aiohttp.ClientSession()
-        self.add_dynamic_items(*DYNAMIC_ITEMS, *REVIEW_ITEMS)
+        self.add_dynamic_items(*DYNAMIC_ITEMS, *REVIEW_ITEMS, *MODERATION_ITEMS)
         await self.sync_commands()
         self._tasks = [
-            asyncio.create_task(Deliverer(self).run(), name="reelbot-delivery"),
+            asyncio.create_task(self.deliverer.run(), name="reelbot-delivery"),
             asyncio.create_task(self._reap(), name="reelbot-reaper"),
         ]
 
@@ -140,6 +144,21 @@ class ReelBot(discord.Client):
         await interaction.followup.send(
             text, ephemeral=True, file=discord.File(io.BytesIO(preview), "preview.png")
         )
+
+    async def respond(
+        self,
+        interaction: discord.Interaction,
+        outcome: Submitted | str,
+        *,
+        preview: bytes | None = None,
+        enhancement: Enhancement | None = None,
+    ) -> None:
+        """Announce a queued job, or pass on what the member is told about a held one."""
+        if isinstance(outcome, str):
+            text = outcome + (messages.enhancement_lines(enhancement) if enhancement else "")
+            await interaction.followup.send(messages.clip_text(text), ephemeral=True)
+            return
+        await self.announce(interaction, outcome, preview=preview, enhancement=enhancement)
 
     async def _reap(self) -> None:
         """Reclaim expired leases, as workers do, so a lone dead worker's job still moves."""

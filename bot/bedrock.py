@@ -156,6 +156,33 @@ class BedrockClient:
             raise BedrockError("malformed", "the reply did not parse") from exc
         return _reply_of(response)
 
+    async def apply_guardrail(self, guardrail_id: str, version: str, text: str) -> list[str]:
+        """Ask a Bedrock guardrail about ``text`` (as model input); returns why it intervened, or [].
+
+        Raises:
+            BedrockError: no verdict after botocore's retries.
+        """
+        loop = asyncio.get_running_loop()
+        request = {
+            "guardrailIdentifier": guardrail_id,
+            "guardrailVersion": version,
+            "source": "INPUT",
+            "content": [{"text": {"text": text}}],
+        }
+        try:
+            response = await loop.run_in_executor(self._pool, lambda: self._client.apply_guardrail(**request))
+        except botocore.exceptions.ClientError as exc:
+            raise _translate(exc) from exc
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise BedrockError("unavailable", "no AWS credentials") from exc
+        except _TIMEOUTS as exc:
+            raise BedrockError("timeout", type(exc).__name__) from exc
+        except ResponseParserError as exc:
+            raise BedrockError("malformed", "the reply did not parse") from exc
+        if response.get("action") != "GUARDRAIL_INTERVENED":
+            return []
+        return _guardrail_reasons(response.get("assessments") or []) or ["the guardrail intervened"]
+
     def close(self) -> None:
         """Stop the threads (calls in flight finish first)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -171,6 +198,25 @@ def _translate(exc: botocore.exceptions.ClientError) -> BedrockError:
     if code in _BUSY or status == 429 or status >= 500:
         return BedrockError("busy", f"{code or status} after every retry")
     return BedrockError("rejected", f"{code or status}: {str(error.get('Message', ''))[:200]}")
+
+
+def _guardrail_reasons(assessments: list[Any]) -> list[str]:
+    """What a guardrail found, as short phrases: ``violence (content)``, ``a denied topic``."""
+    reasons: list[str] = []
+    for assessment in assessments:
+        for item in (assessment.get("contentPolicy") or {}).get("filters", []):
+            if item.get("action") == "BLOCKED":
+                reasons.append(f"{str(item.get('type', 'content')).lower().replace('_', ' ')} (content)")
+        for item in (assessment.get("topicPolicy") or {}).get("topics", []):
+            if item.get("action") == "BLOCKED":
+                reasons.append(f"the topic {item.get('name', 'denied')}")
+        words = assessment.get("wordPolicy") or {}
+        if any(
+            w.get("action") == "BLOCKED"
+            for w in words.get("customWords", []) + words.get("managedWordLists", [])
+        ):
+            reasons.append("a blocked word")
+    return reasons
 
 
 def _reply_of(response: Any) -> ConverseReply:

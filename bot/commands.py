@@ -15,6 +15,7 @@ from bot.enhance import Mode
 from bot.errors import UserFacingError
 from bot.limit_messages import allowance_text
 from bot.messages import clip_embed
+from bot.review_desk import FilterBlocked
 from bot.review_views import review_buttons, review_embed
 from bot.service import VideoRequest
 from bot.views import is_moderator, requester_of
@@ -75,8 +76,8 @@ async def video(
         )
     chosen = await bot.service.choose_model(model, with_image=image is not None)
     who = requester_of(interaction)
-    policy = await bot.service.check_limits(who, chosen)  # before the slow parts: download, enhancer
-    await bot.service.prompts.check_member_words(prompt, who.guild_id)
+    await bot.reviews.check_member(who, str(interaction.channel_id))
+    await bot.service.check_limits(who, chosen)  # before the slow parts: download, filters, enhancer
     image_png = preview = None
     if image is not None:
         image_png, preview = await _fetch(bot, image, chosen)
@@ -93,21 +94,44 @@ async def video(
         roles=who.role_ids,
         moderator=who.moderator,
     )
+    flags = await _screen(bot, request, age_restricted=bool(getattr(interaction.channel, "nsfw", False)))
     prompts = bot.service.prompts
     mode = await prompts.mode(who.guild_id, enhance)
     if mode is Mode.OFF:
-        await bot.announce(interaction, await bot.service.submit(request, policy), preview=preview)
+        await bot.respond(interaction, await bot.reviews.submit_or_hold(request, flags), preview=preview)
         return
     enhancement = await prompts.enhance(request, image_png, recipe_for(chosen).max_tokens)
+    found = [*flags, enhancement.flag] if enhancement.flag else flags
     if mode is Mode.ON:
-        submitted = await bot.service.submit(prompts.apply(request, enhancement), policy)
-        await bot.announce(interaction, submitted, preview=preview, enhancement=enhancement)
+        outcome = await bot.reviews.submit_or_hold(prompts.apply(request, enhancement), found)
+        await bot.respond(interaction, outcome, preview=preview, enhancement=enhancement)
         return
-    pending = await prompts.hold(request, enhancement)
+    pending = await prompts.hold(request, enhancement, "; ".join(found))
     kwargs: dict[str, Any] = {"embed": review_embed(pending), "view": review_buttons(pending)}
     if preview is not None:
         kwargs["file"] = discord.File(io.BytesIO(preview), "preview.png")
     await interaction.followup.send(ephemeral=True, **kwargs)
+
+
+async def _screen(bot: ReelBot, request: VideoRequest, *, age_restricted: bool) -> list[str]:
+    """Screen the member's words and image; returns what was flagged for a moderator.
+
+    Raises:
+        FilterBlocked: the filter refused the request (with an Appeal button when possible).
+    """
+    moderation = bot.service.moderation
+    verdict = await bot.service.prompts.screen_member(request.prompt, request.guild_id)
+    if not verdict.allowed:
+        raise await bot.reviews.refuse(request, verdict.reason)
+    flags = [verdict.reason] if verdict.flagged else []
+    if request.image_png is not None:
+        config = await moderation.config(request.guild_id)
+        seen = await moderation.check_image(request.image_png, config, age_restricted)
+        if not seen.allowed:
+            raise await bot.reviews.refuse(request, seen.reason)
+        if seen.flagged:
+            flags.append(seen.reason)
+    return flags
 
 
 async def _fetch(bot: ReelBot, image: discord.Attachment, model: ModelId) -> tuple[bytes, bytes]:
@@ -216,6 +240,9 @@ COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (video, queue, limi
 async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
     """The one error funnel: a member-facing message, or a logged bug with a reference."""
     cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    extra: dict[str, Any] = {}
+    if isinstance(cause, FilterBlocked) and cause.appeal_id:
+        extra["view"] = cause.view()
     if isinstance(cause, UserFacingError):
         text = str(cause)
     elif isinstance(error, app_commands.NoPrivateMessage):
@@ -226,8 +253,8 @@ async def on_error(interaction: discord.Interaction, error: app_commands.AppComm
         text = f"Something went wrong on our side (reference `{reference}`). Please try again in a moment."
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True, **extra)
         else:
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, **extra)
     except discord.HTTPException:
         log.warning("could not tell the member about an error: %s", text)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import messages
+from bot.review_desk import NO_REVIEW_CHANNEL
+from bot.screening import Action
 from bot.views import clip_buttons, status_buttons
 from inference.contract import EventType, JobEvent, JobRecord
 from inference.jobqueue import EventConsumer, JobNotFound
@@ -108,12 +110,15 @@ class Deliverer:
         if event.type.final:
             self._last_edit.pop(job.id, None)
 
-    async def deliver(self, job: JobRecord) -> None:
-        """Post the finished clip once, then point the status message at it."""
+    async def deliver(self, job: JobRecord, *, approved: bool = False) -> None:
+        """Post the finished clip once (unless the filter blocks it or a moderator must see it
+        first), then point the status message at it."""
         posts = await self.service.posts(job.id)
         if "clip" in posts:
             await self.service.settle(job, delivered=True)  # in case a restart came in between
             return  # delivered before a restart
+        if "failed" in posts:
+            return  # refused before a restart
         channel = await self._channel(job)
         if channel is None:
             await self.service.settle(job, delivered=False)
@@ -121,6 +126,8 @@ class Deliverer:
         result = job.result or {}
         limit = self._upload_limit(channel)
         payload, link = await self._clip_for(result, limit - min(_UPLOAD_MARGIN, limit // 8))
+        if not approved and not await self._passes_filter(job, channel, payload):
+            return
         if payload is None and link is None:
             size = messages.size(int(result.get("bytes", 0)))
             reason = (
@@ -149,6 +156,35 @@ class Deliverer:
         await self.service.record_post(job.id, "clip", str(sent.id))
         await self.service.settle(job, delivered=True)
         await self._edit_status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
+
+    async def _passes_filter(self, job: JobRecord, channel: Any, clip: bytes | None) -> bool:
+        """Whether the clip may be posted now; a blocked clip is refused, a flagged one held."""
+        moderation = self.service.moderation
+        config = await moderation.config(job.guild_id)
+        verdict = moderation.check_clip(job.result or {}, config, bool(getattr(channel, "nsfw", False)))
+        if verdict.action is Action.BLOCK:
+            await moderation.strike(job.guild_id, job.user_id)
+            await self.refuse(job, f"{verdict.reason}, so it was not posted")
+            return False
+        standing = await moderation.standing(job.guild_id, job.user_id)
+        if not moderation.needs_approval(config.before_posting, verdict, standing):
+            return True
+        reasons = verdict.reason or (
+            "every clip is reviewed here"
+            if config.before_posting.value == "every"
+            else "your requests are reviewed for a while after several were refused"
+        )
+        if await self.bot.reviews.hold_clip(job, reasons, clip):
+            await self._edit_status(job, messages.held_line(job), post_if_missing=True)
+        else:
+            await self.refuse(job, f"the clip {NO_REVIEW_CHANNEL}")
+        return False
+
+    async def refuse(self, job: JobRecord, reason: str) -> None:
+        """The clip will not be posted: say why, and refund it."""
+        await self._edit_status(job, messages.failed_line(job, reason), post_if_missing=True)
+        await self.service.record_post(job.id, "failed", reason)
+        await self.service.settle(job, delivered=False)
 
     def _upload_limit(self, channel: Any) -> int:
         """The guild's upload limit, or the admin's lower one (REELBOT_MAX_UPLOAD_BYTES)."""

@@ -172,6 +172,8 @@ class Enhancement:
     cached: bool = False
     #: the rewrite was shortened to fit the video model
     shortened: bool = False
+    #: why the screen flagged the rewrite for a moderator ("" when it did not)
+    flag: str = ""
 
 
 #: what the member is told when enhancement falls back, by BedrockError kind

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from bot.guildconfig import GuildConfig, GuildLimits, MemberPolicy
 from bot.messages import relative
+from bot.modconfig import ModerationConfig
 from inference.jobqueue import Allowance, Limit, LimitReached
 
 NOTHING_CHANGED = "Nothing you had queued was changed."
@@ -172,4 +173,30 @@ def settings_text(defaults: GuildLimits, config: GuildConfig, blocked: int) -> s
     else:
         lines.append("**Role tiers**: none. Add one with `/settings tier`.")
     lines.append(f"**Blocked members**: {blocked}. See them with `/blocklist show`.")
+    return "\n".join(lines)
+
+
+def moderation_text(config: ModerationConfig) -> str:
+    """``/settings show``: the moderation settings in effect."""
+
+    def channel(value: str | None) -> str:
+        return f"<#{value}>" if value else "none"
+
+    def pct(value: float) -> str:
+        return f"{value * 100:.0f} %"
+
+    role = f"<@&{config.moderator_role}>" if config.moderator_role else "none (Manage Messages only)"
+    where = ", ".join(f"<#{c}>" for c in config.channels) or "every channel"
+    lines = [
+        "**Moderation**",
+        f"• Review channel: {channel(config.review_channel)}; mod-log channel: {channel(config.log_channel)}",
+        f"• Moderator role: {role}",
+        f"• Approval before generation: **{config.before_generation.value}**; "
+        f"before posting: **{config.before_posting.value}**",
+        f"• Image and clip filter: flag from {pct(config.review_at)}, refuse from {pct(config.block_at)} "
+        f"(age-restricted channels: {pct(config.adult_review_at)} / {pct(config.adult_block_at)})",
+        f"• Word list additions: {len(config.words_block)} refused, {len(config.words_review)} reviewed, "
+        f"{len(config.words_allow)} exceptions (plus the default list). Change them with `/settings words`.",
+        f"• /video works in: {where}",
+    ]
     return "\n".join(lines)

@@ -59,6 +59,11 @@ def requeued_line(job: JobRecord) -> str:
     return f"⏳ <@{job.user_id}> your video `{job.id}` went back in the queue (a worker stopped)."
 
 
+def held_line(job: JobRecord) -> str:
+    """The status message while a moderator looks at the finished clip."""
+    return f"🔎 <@{job.user_id}> your video `{job.id}` is ready and waits for a moderator's approval."
+
+
 def finished_line(job: JobRecord, clip_url: str | None) -> str:
     link = f": {clip_url}" if clip_url else "."
     return f"✅ <@{job.user_id}> your video `{job.id}` is ready{link}"

@@ -16,7 +16,7 @@ from bot.enhance import Enhancement, Enhancer, Mode
 from bot.errors import UserFacingError
 from bot.guildconfig import GuildConfigStore
 from bot.reviews import PendingVideo, ReviewStore
-from bot.screening import PromptScreen, Stage, allow_all
+from bot.screening import PromptScreen, Stage, Verdict, allow_all
 from bot.service import VideoRequest
 from inference.storage import BlobStore, StorageError
 
@@ -78,18 +78,23 @@ class PromptService:
             "members can choose per video with `/video enhance:`. Change it with `/settings enhance`."
         )
 
-    async def check_member_words(self, text: str, guild_id: str) -> None:
-        """Screen the member's own words.
+    async def screen_member(self, text: str, guild_id: str) -> Verdict:
+        """The screen's verdict on the member's own words."""
+        return await self.screen(text, guild_id, Stage.MEMBER)
+
+    async def check_member_words(self, text: str, guild_id: str) -> Verdict:
+        """Screen the member's own words; returns the verdict when they may go on.
 
         Raises:
             UserFacingError: the screen refused them, with its reason.
         """
-        verdict = await self.screen(text, guild_id, Stage.MEMBER)
+        verdict = await self.screen_member(text, guild_id)
         if not verdict.allowed:
             raise UserFacingError(
                 f"This prompt cannot be used here: {verdict.reason or 'it did not pass the server filter'}. "
                 "Change it and try again."
             )
+        return verdict
 
     async def enhance(self, request: VideoRequest, image_png: bytes | None, max_tokens: int) -> Enhancement:
         """The enhancement of ``request``'s prompt, screened; the member's words when it falls back."""
@@ -101,6 +106,8 @@ class PromptService:
             if not verdict.allowed:
                 log.info("guild %s: the enhanced prompt was filtered (%s)", request.guild_id, verdict.reason)
                 return Enhancement(enhancement.original, enhancement.original, False, FILTERED_ENHANCEMENT)
+            if verdict.flagged:
+                return replace(enhancement, flag=f"the enhanced prompt: {verdict.reason}")
         return enhancement
 
     @staticmethod
@@ -110,7 +117,7 @@ class PromptService:
             return request
         return replace(request, prompt=enhancement.prompt, original_prompt=enhancement.original)
 
-    async def hold(self, request: VideoRequest, enhancement: Enhancement) -> PendingVideo:
+    async def hold(self, request: VideoRequest, enhancement: Enhancement, flags: str = "") -> PendingVideo:
         """Keep ``request`` (its image stored) until its member reviews ``enhancement``.
 
         Raises:
@@ -140,6 +147,7 @@ class PromptService:
             image_ref=image_ref,
             roles=request.roles,
             moderator=request.moderator,
+            flags=flags,
         )
         await self.reviews.save(pending)
         return pending
@@ -177,10 +185,13 @@ class PromptService:
             edited = edited.strip()
             if not edited:
                 raise UserFacingError("The prompt is empty; write what the video shows.")
-            await self.check_member_words(edited, waiting.guild_id)
+            verdict = await self.check_member_words(edited, waiting.guild_id)
+            if verdict.flagged:
+                waiting = replace(waiting, flags="; ".join(filter(None, [waiting.flags, verdict.reason])))
         pending = await self.reviews.take(review_id)
         if pending is None:
             raise ReviewGone(_GONE)
+        pending = replace(pending, flags=waiting.flags)
         prompt, original = {
             "enhanced": (pending.enhanced, pending.original if pending.differs else None),
             "original": (pending.original, None),

@@ -14,7 +14,7 @@ import discord
 from bot.errors import UserFacingError
 from bot.messages import clip_text
 from bot.reviews import REVIEW_SECONDS, PendingVideo
-from bot.views import IdButton, requester_of, run_safely
+from bot.views import IdButton, run_safely
 
 if TYPE_CHECKING:
     from bot.app import ReelBot
@@ -69,15 +69,14 @@ async def _decide(interaction: discord.Interaction, review_id: str, choice: str,
         await interaction.response.edit_message(content=f"Generating with {chosen}.", view=None)
     else:
         await interaction.response.defer(ephemeral=True, thinking=True)
-    who = requester_of(interaction)
     try:
-        submitted = await bot.service.submit(request, await bot.service.limits.policy(who))
+        outcome = await bot.reviews.submit_or_hold(request, [f for f in pending.flags.split("; ") if f])
     except UserFacingError:
         await prompts.give_back(pending)
         if interaction.message is not None and interaction.type is discord.InteractionType.component:
             await interaction.edit_original_response(content=None, view=review_buttons(pending))
         raise
-    await bot.announce(interaction, submitted)
+    await bot.respond(interaction, outcome)
 
 
 class GenerateButton(IdButton, template=rf"reelbot:review-go:{_ID}"):

@@ -39,6 +39,8 @@ class PendingVideo:
     image_ref: str | None = None
     roles: tuple[str, ...] = ()
     moderator: bool = False
+    #: what the filter flagged for a moderator, "; "-separated ("" when nothing)
+    flags: str = ""
 
     @property
     def differs(self) -> bool:

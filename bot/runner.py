@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from bot.settings import BotSettings
 from inference.contract import ModelId
@@ -64,8 +65,10 @@ async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: Queu
             jobs = JobQueue(redis, queue)
             limits = LimitsService(jobs, bot_settings.limits)
             enhancer = await Enhancer.start(bot_settings.enhance, redis, jobs.keys)
-            prompts = PromptService(enhancer, ReviewStore(redis, jobs.keys), limits.config, store)
-            service = VideoService(jobs, store, deployment_models(worker), limits, prompts)
+            moderation = await start_moderation(bot_settings, redis, jobs.keys, enhancer)
+            reviews = ReviewStore(redis, jobs.keys)
+            prompts = PromptService(enhancer, reviews, limits.config, store, moderation)
+            service = VideoService(jobs, store, deployment_models(worker), limits, prompts, moderation)
             bot = ReelBot(bot_settings, service)
             try:
                 return await run_until_stopped(bot, token)
@@ -95,6 +98,25 @@ async def run_box(
             supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await supervisor
+
+
+async def start_moderation(settings: BotSettings, redis: Any, keys: Any, enhancer: Any) -> Any:
+    """The content filter: the word list, the image classifier, and Bedrock Guardrails if set."""
+    from bot.moderation import Guardrail, Moderation
+    from inference.safety import NsfwClassifier, SafetyUnavailable
+
+    try:
+        classifier = await asyncio.to_thread(NsfwClassifier.load)
+    except SafetyUnavailable as exc:
+        classifier = None
+        log.warning("the image filter is unavailable (%s); attached images will wait for a moderator", exc)
+    guardrail = None
+    if settings.guardrail_id:
+        if enhancer.client is None:
+            log.warning("REELBOT_GUARDRAIL_ID is set but there are no AWS credentials; Guardrails are off")
+        else:
+            guardrail = Guardrail(enhancer.client, settings.guardrail_id, settings.guardrail_version)
+    return Moderation(redis, keys, classifier, guardrail)
 
 
 def deployment_models(worker: WorkerSettings) -> list[ModelId]:

@@ -2,9 +2,9 @@
 
 A screen looks at one text for one guild and says whether it may go on, with the reason
 when not. The bot screens twice: the member's own prompt (or their edit of an enhanced one),
-and again the enhanced prompt, because a model's output is untrusted text too. The word
-list and Bedrock Guardrails screens plug in here (docs/BOT.md); with none configured every
-prompt passes, as before screening existed.
+and again the enhanced prompt, because a model's output is untrusted text too. The bot's
+screen is :class:`bot.moderation.Moderation` (the word list, and Bedrock Guardrails when
+configured); a screen that passes everything (:func:`allow_all`) is for tests of other parts.
 """
 
 from __future__ import annotations
@@ -23,15 +23,32 @@ class Stage(StrEnum):
     ENHANCED = "enhanced"
 
 
+class Action(StrEnum):
+    """What happens to a text: it goes on, a moderator looks first, or it is refused."""
+
+    ALLOW = "allow"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether a text may go on, and why not."""
+    """What happens to a text, and why (for the member and the moderators)."""
 
-    allowed: bool
+    action: Action
     reason: str = ""
 
+    @property
+    def allowed(self) -> bool:
+        """Whether it may go on (possibly after a moderator's approval)."""
+        return self.action is not Action.BLOCK
 
-ALLOWED = Verdict(True)
+    @property
+    def flagged(self) -> bool:
+        return self.action is Action.REVIEW
+
+
+ALLOWED = Verdict(Action.ALLOW)
 
 
 class PromptScreen(Protocol):

@@ -10,7 +10,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
@@ -23,6 +23,7 @@ from inference.jobqueue import JobNotFound, JobQueue, LimitReached, Position, ne
 from inference.storage import BlobStore, StorageError
 
 if TYPE_CHECKING:
+    from bot.moderation import Moderation
     from bot.prompting import PromptService
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class VideoRequest:
     #: the member's role ids and whether they moderate here, for their limits
     roles: tuple[str, ...] = ()
     moderator: bool = False
+    #: the job's id when it was chosen before queueing (a request held for a moderator)
+    job_id: str | None = None
 
     @property
     def requester(self) -> Requester:
@@ -76,6 +79,7 @@ class VideoService:
         default_models: Sequence[ModelId] = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B_I2V),
         limits: LimitsService | None = None,
         prompts: PromptService | None = None,
+        moderation: Moderation | None = None,
     ) -> None:
         self.queue, self.store = queue, store
         #: the deployment's default limits unless given
@@ -86,6 +90,8 @@ class VideoService:
         self.default_models = list(default_models)
         self.redis: Redis = queue.redis
         self.keys = queue.keys
+        #: the content filter's decisions (no image classifier unless given)
+        self.moderation = moderation or _plain_moderation(queue)
 
     async def served_models(self) -> list[ModelId]:
         """The models at least one live worker serves, in catalogue order."""
@@ -138,14 +144,11 @@ class VideoService:
         model = await self.choose_model(request.model, with_image)
         if policy is None:  # /video passes the one its early check already loaded
             policy = await self.limits.policy(request.requester)
-        job_id = new_job_id()
+        job_id = request.job_id or new_job_id()
+        stored_here = request.image_png is not None
+        if stored_here:
+            request = await self.store_input(request, job_id)
         image_ref = request.image_ref
-        if request.image_png is not None:
-            try:
-                image_ref = (await self.store.put(f"inputs/{job_id}.png", request.image_png, "image/png")).ref
-            except StorageError as exc:
-                log.error("could not store the input image for %s: %s", job_id, exc)
-                raise UserFacingError("I could not store your image just now; please try again.") from exc
         try:
             spec = GenerationSpec(
                 prompt=request.prompt.strip(),
@@ -168,7 +171,7 @@ class VideoService:
         except ContractError as exc:
             raise UserFacingError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
         except LimitReached as refusal:
-            if image_ref and request.image_png is not None:
+            if image_ref and stored_here:
                 await self._discard_input(image_ref)
             raise UserFacingError(
                 await self.limits.explain(refusal, request.requester, policy, model.value)
@@ -176,6 +179,21 @@ class VideoService:
         if not enqueued.replayed:
             await self._remember(enqueued.job)
         return Submitted(enqueued.job, await self.queue.position(enqueued.job.id), enqueued.replayed)
+
+    async def store_input(self, request: VideoRequest, job_id: str) -> VideoRequest:
+        """``request`` with its image put in storage (``image_ref`` set, the bytes dropped).
+
+        Raises:
+            UserFacingError: storage failed; try again.
+        """
+        if request.image_png is None:
+            return request
+        try:
+            stored = await self.store.put(f"inputs/{job_id}.png", request.image_png, "image/png")
+        except StorageError as exc:
+            log.error("could not store the input image for %s: %s", job_id, exc)
+            raise UserFacingError("I could not store your image just now; please try again.") from exc
+        return replace(request, image_ref=stored.ref, image_png=None)
 
     async def check_limits(self, who: Requester, model: ModelId) -> MemberPolicy:
         """Refuse early (before downloading an image) when the member's next video would be;
@@ -191,25 +209,29 @@ class VideoService:
     ) -> Submitted:
         """A new job from an old one for ``who``: same prompt (or ``prompt``), model and
         image, new seed."""
+        return await self.submit(await self.reroll_request(job_id, request_id, who, prompt))
+
+    async def reroll_request(
+        self, job_id: str, request_id: str, who: Requester, prompt: str | None = None
+    ) -> VideoRequest:
+        """The request :meth:`reroll` queues."""
         old = await self.job(job_id)
         if old.guild_id != who.guild_id:
             raise UserFacingError(f"I know no job `{job_id}` in this server.")
-        return await self.submit(
-            VideoRequest(
-                request_id=request_id,
-                guild_id=old.guild_id,
-                channel_id=old.channel_id,
-                user_id=who.user_id,
-                roles=who.role_ids,
-                moderator=who.moderator,
-                prompt=prompt if prompt is not None else old.spec.prompt,
-                # a Remix is the member's own text; a Re-roll keeps the words it was enhanced from
-                original_prompt=old.spec.original_prompt if prompt is None else None,
-                negative=old.spec.negative_prompt,
-                seed=secrets.randbelow(2**32),
-                model=old.spec.model.value,
-                image_ref=old.spec.image_ref,
-            )
+        return VideoRequest(
+            request_id=request_id,
+            guild_id=old.guild_id,
+            channel_id=old.channel_id,
+            user_id=who.user_id,
+            roles=who.role_ids,
+            moderator=who.moderator,
+            prompt=prompt if prompt is not None else old.spec.prompt,
+            # a Remix is the member's own text; a Re-roll keeps the words it was enhanced from
+            original_prompt=old.spec.original_prompt if prompt is None else None,
+            negative=old.spec.negative_prompt,
+            seed=secrets.randbelow(2**32),
+            model=old.spec.model.value,
+            image_ref=old.spec.image_ref,
         )
 
     async def job(self, job_id: str) -> JobRecord:
@@ -306,6 +328,13 @@ def _plain_prompts(queue: JobQueue, store: BlobStore, limits: LimitsService) -> 
 
     enhancer = Enhancer(EnhanceSettings(), queue.redis, queue.keys, None, "not configured")
     return PromptService(enhancer, ReviewStore(queue.redis, queue.keys), limits.config, store)
+
+
+def _plain_moderation(queue: JobQueue) -> Moderation:
+    """The default word list, no image classifier (images then wait for a moderator), no Guardrails."""
+    from bot.moderation import Moderation
+
+    return Moderation(queue.redis, queue.keys, None)
 
 
 def _offer(served: list[ModelId]) -> str:

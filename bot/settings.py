@@ -46,6 +46,9 @@ class BotSettings:
     limits: GuildLimits = field(default_factory=GuildLimits)
     #: prompt enhancement through Amazon Bedrock (REELBOT_ENHANCE_*)
     enhance: EnhanceSettings = field(default_factory=EnhanceSettings)
+    #: an Amazon Bedrock guardrail that screens prompts too ("" = none), and its version
+    guardrail_id: str = ""
+    guardrail_version: str = "DRAFT"
 
     def __post_init__(self) -> None:
         if self.attachment_max_bytes < 1024:
@@ -76,6 +79,8 @@ class BotSettings:
             "DISCORD_TOKEN": "discord_token",
             "DISCORD_API_BASE": "api_base",
             "DISCORD_GATEWAY_URL": "gateway_url",
+            "REELBOT_GUARDRAIL_ID": "guardrail_id",
+            "REELBOT_GUARDRAIL_VERSION": "guardrail_version",
         }
         for name, attr in text.items():
             if environ.get(name):

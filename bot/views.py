@@ -108,8 +108,10 @@ class RerollButton(IdButton, template=rf"reelbot:reroll:{_JOB}"):
         async def act() -> None:
             await interaction.response.defer(ephemeral=True, thinking=True)
             bot = _bot(interaction)
-            submitted = await bot.service.reroll(self.job_id, str(interaction.id), requester_of(interaction))
-            await bot.announce(interaction, submitted)
+            request = await bot.service.reroll_request(
+                self.job_id, str(interaction.id), requester_of(interaction)
+            )
+            await bot.respond(interaction, await bot.reviews.submit_or_hold(request, []))
 
         await run_safely(interaction, act)
 
@@ -166,10 +168,15 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
         async def act() -> None:
             await interaction.response.defer(ephemeral=True, thinking=True)
             bot = _bot(interaction)
-            submitted = await bot.service.reroll(
-                self.job_id, str(interaction.id), requester_of(interaction), prompt=self.prompt.value
+            who = requester_of(interaction)
+            request = await bot.service.reroll_request(
+                self.job_id, str(interaction.id), who, self.prompt.value
             )
-            await bot.announce(interaction, submitted)
+            verdict = await bot.service.prompts.screen_member(request.prompt, who.guild_id)
+            if not verdict.allowed:
+                raise await bot.reviews.refuse(request, verdict.reason)
+            flags = [verdict.reason] if verdict.flagged else []
+            await bot.respond(interaction, await bot.reviews.submit_or_hold(request, flags))
 
         await run_safely(interaction, act)
 

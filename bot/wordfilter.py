@@ -94,6 +94,24 @@ def words(text: str) -> list[str]:
     return joined
 
 
+#: entries a guild may add to each of its lists
+MAX_WORDS = 200
+
+
+def check_entry(text: str) -> None:
+    """Check an admin's entry.
+
+    Raises:
+        SettingsError: it has nothing to match, or is too long.
+    """
+    from bot.guildconfig import SettingsError
+
+    if len(text) > 100:
+        raise SettingsError(f"“{text[:40]}…” is too long; entries are at most 100 characters.")
+    if not words(text.rstrip("*")):
+        raise SettingsError(f"“{text}” has no letters or digits to match.")
+
+
 class Severity(StrEnum):
     """What a match does: send the prompt to moderators, or refuse it."""
 

@@ -539,6 +539,19 @@ class Keys:
         """String: a /video request waiting for its member to review the enhanced prompt (expires)."""
         return f"{self.prefix}review:{review_id}"
 
+    # moderation (bot/moderation.py, bot/approvals.py)
+    def approval(self, approval_id: str) -> str:
+        """Hash: a request or clip waiting for a moderator, and the decision once made (expires)."""
+        return f"{self.prefix}approval:{approval_id}"
+
+    def filter_strikes(self, guild_id: str, user_id: str) -> str:
+        """Sorted set: when the filter blocked a member's prompts, images or clips (expires)."""
+        return f"{self.prefix}fstrikes:{guild_id}:{user_id}"
+
+    def appeals(self, guild_id: str, user_id: str, day: int) -> str:
+        """String counter: a member's appeals on one UTC day (expires)."""
+        return f"{self.prefix}appeals:{guild_id}:{user_id}:{day}"
+
     def lane_from_key(self, key: str) -> str:
         """The lane name inside a ``lane:`` key, for admin tooling."""
         rest = key.removeprefix(self.prefix)

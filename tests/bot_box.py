@@ -25,9 +25,10 @@ from bot.app import ReelBot, point_at
 from bot.bedrock import BedrockClient, ClientOptions
 from bot.enhance import Enhancer, EnhanceSettings
 from bot.limits import LimitsService
+from bot.modconfig import ModerationStore
+from bot.moderation import Moderation
 from bot.prompting import PromptService
 from bot.reviews import ReviewStore
-from bot.screening import allow_all
 from bot.service import VideoService
 from bot.settings import BotSettings
 from inference.contract import ModelId
@@ -35,6 +36,7 @@ from inference.daemon import Daemon
 from inference.generator import Generator
 from inference.jobqueue import JobQueue, QueueSettings
 from inference.pipelines import LoadedModel, load_models
+from inference.safety import NsfwClassifier
 from inference.settings import WorkerSettings
 from inference.storage import RedisBlobStore
 from tests.bedrock_double import BedrockDouble
@@ -44,6 +46,12 @@ from tests.discord_double import MANAGE_GUILD, DiscordDouble
 @pytest.fixture(scope="session")
 def models(tiny_dirs: dict[str, Path]) -> dict[ModelId, LoadedModel]:
     return load_models(WorkerSettings(models=(str(tiny_dirs["5b"]), str(tiny_dirs["i2v"]))))
+
+
+@pytest.fixture(scope="session")
+def classifier() -> NsfwClassifier:
+    """The real open_nsfw classifier, loaded once (its weights ship in the package)."""
+    return NsfwClassifier.load()
 
 
 @pytest.fixture
@@ -75,8 +83,10 @@ class Box:
     serving: asyncio.Task[int] | None = None
     #: prompt enhancement for the bot (none unless a test sets one before start_bot)
     enhancer: Enhancer | None = None
-    #: the prompt screen the bot uses (every prompt passes unless a test sets one)
+    #: the prompt screen the bot uses (the content filter unless a test sets another)
     screen: Any = None
+    #: the real image classifier, for the content filter
+    classifier: Any = None
 
     def start_worker(self) -> None:
         self.worker = Daemon(self.queue, self.store, Generator(self.models), WorkerSettings(metrics_port=0))
@@ -90,12 +100,11 @@ class Box:
 
     async def start_bot(self) -> ReelBot:
         limits = LimitsService(self.queue, self.settings.limits)
-        prompts = None
-        if self.enhancer is not None or self.screen is not None:
-            enhancer = self.enhancer or Enhancer(EnhanceSettings(), self.queue.redis, self.queue.keys, None)
-            reviews = ReviewStore(self.queue.redis, self.queue.keys)
-            prompts = PromptService(enhancer, reviews, limits.config, self.store, self.screen or allow_all)
-        service = VideoService(self.queue, self.store, list(self.models), limits, prompts)
+        moderation = Moderation(self.queue.redis, self.queue.keys, self.classifier)
+        enhancer = self.enhancer or Enhancer(EnhanceSettings(), self.queue.redis, self.queue.keys, None)
+        reviews = ReviewStore(self.queue.redis, self.queue.keys)
+        prompts = PromptService(enhancer, reviews, limits.config, self.store, self.screen or moderation)
+        service = VideoService(self.queue, self.store, list(self.models), limits, prompts, moderation)
         self.bot = ReelBot(self.settings, service, guild_ready_timeout=0.05)
         self.bot_task = asyncio.create_task(self.bot.start(self.double.token))
         await asyncio.wait_for(self.bot.wait_until_ready(), 30)
@@ -131,7 +140,11 @@ class Box:
 
 @pytest.fixture
 async def box(
-    restore_discord_urls: None, queue: JobQueue, settings: QueueSettings, models: Any
+    restore_discord_urls: None,
+    queue: JobQueue,
+    settings: QueueSettings,
+    models: Any,
+    classifier: NsfwClassifier,
 ) -> AsyncIterator[Box]:
     async with DiscordDouble() as double:
         guild = double.add_guild("makers")
@@ -152,6 +165,12 @@ async def box(
         store = RedisBlobStore.from_url(settings.redis_url, settings.keys, ttl_seconds=600)
         world = Box(
             double, queue, store, bot_settings, guild, channel, member, other, moderator, admin, models
+        )
+        world.classifier = classifier
+        # the tiny model renders noise, which open_nsfw scores up to about 0.45: well under
+        # these, so tests of other features never depend on noise; moderation tests set their own
+        await ModerationStore(queue.redis, queue.keys).change(
+            str(guild), {"review_at": 0.9, "block_at": 0.98}
         )
         world.start_worker()
         try:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.enhance import FALLBACK_NOTES
 from bot.prompting import FILTERED_ENHANCEMENT
-from bot.screening import Stage, Verdict
+from bot.screening import Action, Stage, Verdict
 from tests.bedrock_double import BedrockDouble
 from tests.bot_box import Box, enhancer_for, png, reply_text
 
@@ -212,7 +212,7 @@ async def test_the_screen_runs_on_the_members_words_and_again_on_the_enhanced_pr
 
     async def screen(text: str, guild_id: str, stage: Stage) -> Verdict:
         seen.append((text, stage))
-        return Verdict(False, "it mentions wasps") if "wasp" in text else Verdict(True)
+        return Verdict(Action.BLOCK, "it mentions wasps") if "wasp" in text else Verdict(Action.ALLOW)
 
     await box.stop_bot()
     box.enhancer = await enhancer_for(bedrock, box.queue.redis, box.queue.keys)
@@ -224,7 +224,7 @@ async def test_the_screen_runs_on_the_members_words_and_again_on_the_enhanced_pr
     filtered = await box.video(prompt="a bee", enhance="on")
     filtered_text = (await answered(box, filtered)).content
 
-    assert "cannot be used here: it mentions wasps" in refused_text and "Queued" not in refused_text
+    assert "cannot be made here: it mentions wasps" in refused_text and "Queued" not in refused_text
     job = await box.queue.get(queued_id(filtered_text))
     assert job.spec.prompt == "a bee" and FILTERED_ENHANCEMENT in filtered_text
     assert [stage for _, stage in seen] == [Stage.MEMBER, Stage.MEMBER, Stage.ENHANCED]

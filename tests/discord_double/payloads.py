@@ -83,7 +83,7 @@ def channel_payload(channel: Channel, *, permissions: int | None = None) -> dict
         "name": channel.name,
         "position": channel.position,
         "permission_overwrites": [],
-        "nsfw": False,
+        "nsfw": channel.nsfw,
         "parent_id": None,
         "topic": None,
         "last_message_id": None,

@@ -155,9 +155,9 @@ class DiscordDouble:
             self.gateway.dispatch("GUILD_CREATE", guild_payload(self.world, guild, gateway=True))
         return guild.id
 
-    def add_channel(self, guild_id: int, name: str = "general") -> int:
-        """Create a text channel; dispatched as CHANNEL_CREATE if the bot is online."""
-        channel = self.world.add_channel(guild_id, name)
+    def add_channel(self, guild_id: int, name: str = "general", *, nsfw: bool = False) -> int:
+        """Create a text channel (``nsfw``: age-restricted); sent as CHANNEL_CREATE if the bot is online."""
+        channel = self.world.add_channel(guild_id, name, nsfw)
         if self.gateway.session is not None:
             self.gateway.dispatch("CHANNEL_CREATE", channel_payload(channel))
         return channel.id

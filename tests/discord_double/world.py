@@ -100,6 +100,8 @@ class Channel:
     guild_id: int
     name: str
     position: int = 0
+    #: an age-restricted channel
+    nsfw: bool = False
 
 
 @dataclass
@@ -220,10 +222,10 @@ class World:
         self.guilds[guild.id] = guild
         return guild
 
-    def add_channel(self, guild_id: int, name: str) -> Channel:
-        """Create a text channel in a guild."""
+    def add_channel(self, guild_id: int, name: str, nsfw: bool = False) -> Channel:
+        """Create a text channel in a guild (``nsfw``: age-restricted)."""
         guild = self.guilds[guild_id]
-        channel = Channel(self.ids.next(), guild_id, name, len(guild.channels))
+        channel = Channel(self.ids.next(), guild_id, name, len(guild.channels), nsfw)
         guild.channels[channel.id] = channel
         self.messages[channel.id] = []
         return channel

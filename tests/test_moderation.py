@@ -1,0 +1,142 @@
+"""The content filter's decisions with real Redis: guild word lists, Bedrock Guardrails through the real
+boto3 client, thresholds for clips, escalation, and one decision per review under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import boto3
+import pytest
+
+from bot.approvals import ApprovalStore, Kind, Pending, approval_id
+from bot.bedrock import BedrockClient, ClientOptions
+from bot.modconfig import Approval, ModerationStore
+from bot.moderation import COOLDOWN_STRIKES, WATCH_STRIKES, Guardrail, Moderation
+from bot.screening import Action, Stage, Verdict
+from inference.jobqueue import JobQueue
+from tests.bedrock_double import BedrockDouble
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("no_aws_config")]
+
+
+@pytest.fixture
+def moderation(queue: JobQueue) -> Moderation:
+    return Moderation(queue.redis, queue.keys, None)
+
+
+@pytest.fixture
+async def bedrock() -> AsyncIterator[BedrockDouble]:
+    async with BedrockDouble() as double:
+        yield double
+
+
+async def test_the_default_list_blocks_and_flags_and_lets_ordinary_prompts_through(
+    moderation: Moderation,
+) -> None:
+    blocked = await moderation("hardcore p0rn", "g", Stage.MEMBER)
+    flagged = await moderation("a n a k e d man on a beach", "g", Stage.MEMBER)
+    fine = await moderation("a classic car passes an assassin bug in Scunthorpe", "g", Stage.MEMBER)
+
+    assert blocked.action is Action.BLOCK and "porn*" in blocked.reason
+    assert flagged.action is Action.REVIEW and "naked" in flagged.reason
+    assert fine.action is Action.ALLOW
+
+
+async def test_a_guilds_additions_and_exceptions_apply_to_that_guild_only(
+    moderation: Moderation, queue: JobQueue
+) -> None:
+    store = ModerationStore(queue.redis, queue.keys)
+    await store.change("g1", {"words_block": ["spiders"], "words_allow": ["sexy beast"]})
+
+    assert (await moderation("a room of spiders", "g1", Stage.MEMBER)).action is Action.BLOCK
+    assert (await moderation("a room of spiders", "g2", Stage.MEMBER)).action is Action.ALLOW
+    assert (await moderation("the film sexy beast", "g1", Stage.MEMBER)).action is Action.ALLOW
+    assert (await moderation("the film sexy beast", "g2", Stage.MEMBER)).action is Action.REVIEW
+
+
+async def test_bedrock_guardrails_block_on_top_of_the_word_list(
+    queue: JobQueue, bedrock: BedrockDouble
+) -> None:
+    session = boto3.Session(aws_access_key_id="a", aws_secret_access_key="b")
+    client = await BedrockClient.connect(ClientOptions(endpoint_url=bedrock.endpoint_url), session)
+    moderation = Moderation(queue.redis, queue.keys, None, Guardrail(client, "gr-123", "2"))
+    bedrock.verdict("GUARDRAIL_INTERVENED")
+
+    refused = await moderation("a knight swings a sword", "g", Stage.ENHANCED)
+    passed = await moderation("a knight swings a sword", "g", Stage.ENHANCED)
+    bedrock.fail_next(403, "AccessDeniedException")
+    outage = await moderation("a knight swings a sword", "g", Stage.ENHANCED)
+    client.close()
+
+    assert refused.action is Action.BLOCK and "violence (content)" in refused.reason
+    assert passed.action is Action.ALLOW and outage.action is Action.ALLOW  # the word list decides alone
+    sent = [r for r in bedrock.requests if r.operation == "ApplyGuardrail"]
+    assert sent[0].guardrail == ("gr-123", "2")
+    assert sent[0].body == {"source": "INPUT", "content": [{"text": {"text": "a knight swings a sword"}}]}
+
+
+@pytest.mark.parametrize(
+    ("score", "age_restricted", "action"),
+    [
+        (0.10, False, Action.ALLOW),
+        (0.50, False, Action.REVIEW),  # at the review threshold
+        (0.84, False, Action.REVIEW),
+        (0.85, False, Action.BLOCK),  # at the block threshold
+        (0.85, True, Action.ALLOW),  # looser in an age-restricted channel
+        (0.95, True, Action.REVIEW),
+        (0.99, True, Action.BLOCK),
+    ],
+)
+async def test_clip_thresholds_decide(
+    moderation: Moderation, score: float, age_restricted: bool, action: Action
+) -> None:
+    config = await moderation.config("g")
+    verdict = moderation.check_clip({"nsfw": {"max": score}}, config, age_restricted)
+    assert verdict.action is action
+
+
+async def test_a_clip_the_worker_did_not_score_goes_to_a_moderator(moderation: Moderation) -> None:
+    verdict = moderation.check_clip({}, await moderation.config("g"), False)
+    assert verdict.action is Action.REVIEW and "output filter is off" in verdict.reason
+
+
+async def test_repeated_blocks_lead_to_a_cooldown_then_to_review_of_everything(
+    moderation: Moderation,
+) -> None:
+    standings = [await moderation.strike("g", "u") for _ in range(WATCH_STRIKES)]
+
+    assert standings[COOLDOWN_STRIKES - 2].cooldown_until is None
+    assert standings[COOLDOWN_STRIKES - 1].cooldown_until is not None
+    assert not standings[-2].watched and standings[-1].watched
+    assert (await moderation.standing("g", "someone-else")).strikes == 0
+    assert Moderation.needs_approval(Approval.OFF, Verdict(Action.ALLOW), standings[-1])
+
+
+async def test_appeals_are_limited_per_day(moderation: Moderation) -> None:
+    allowed = [await moderation.spend_appeal("g", "u") for _ in range(4)]
+    assert allowed == [True, True, True, False]
+
+
+async def test_two_moderators_clicking_at_once_100_times_make_exactly_one_decision_each_time(
+    queue: JobQueue,
+) -> None:
+    store = ApprovalStore(queue.redis, queue.keys)
+    for round_ in range(100):
+        review = approval_id(Kind.REQUEST, f"job{round_:04d}ab")
+        await store.open(Pending(review, Kind.REQUEST, "g", "c", "u", f"job{round_:04d}ab", "a kite"))
+        outcomes = await asyncio.gather(
+            store.decide(review, True, "mod-a"), store.decide(review, False, "mod-b", "no")
+        )
+        decided = await store.get(review)
+        assert sorted(outcomes) == [False, True]
+        assert decided is not None and decided.state in ("approved", "rejected")
+        assert decided.decided_by == ("mod-a" if decided.state == "approved" else "mod-b")
+
+
+async def test_a_draft_appeal_cannot_be_decided_until_appealed(queue: JobQueue) -> None:
+    store = ApprovalStore(queue.redis, queue.keys)
+    review = approval_id(Kind.APPEAL, "abcdefabcdef")
+    await store.open(Pending(review, Kind.APPEAL, "g", "c", "u", "abcdefabcdef", "a kite", state="draft"))
+
+    assert not await store.decide(review, True, "mod")
