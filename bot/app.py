@@ -14,10 +14,11 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot import admin_commands, commands, messages
+from bot import admin_commands, commands, messages, ops_commands
 from bot.delivery import Deliverer
 from bot.enhance import Enhancement
 from bot.moderation_views import REVIEW_ITEMS as MODERATION_ITEMS
+from bot.observability import BotMetrics, Observer
 from bot.review_desk import ReviewDesk
 from bot.review_views import REVIEW_ITEMS
 from bot.service import Submitted, VideoService
@@ -50,13 +51,24 @@ class ReelBot(discord.Client):
         self.tree = app_commands.CommandTree(self)
         for command in commands.COMMANDS:
             self.tree.add_command(command)
-        for group in admin_commands.GROUPS:
+        for group in (*admin_commands.GROUPS, *ops_commands.GROUPS):
             self.tree.add_command(group)
+        for command in ops_commands.COMMANDS:
+            self.tree.add_command(command)
         self.tree.on_error = commands.on_error  # type: ignore[method-assign]
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.metrics = BotMetrics()
         self.deliverer = Deliverer(self)
         self.reviews = ReviewDesk(self)
+        self.observer = Observer(
+            service.queue,
+            self.metrics,
+            lambda: self.is_ready() and not self.is_closed(),
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            cloudwatch_namespace=settings.cloudwatch_namespace,
+        )
 
     @property
     def http_session(self) -> aiohttp.ClientSession:
@@ -69,6 +81,7 @@ class ReelBot(discord.Client):
         self._session = aiohttp.ClientSession()
         self.add_dynamic_items(*DYNAMIC_ITEMS, *REVIEW_ITEMS, *MODERATION_ITEMS)
         await self.sync_commands()
+        await self.observer.start()
         self._tasks = [
             asyncio.create_task(self.deliverer.run(), name="reelbot-delivery"),
             asyncio.create_task(self._reap(), name="reelbot-reaper"),
@@ -86,6 +99,7 @@ class ReelBot(discord.Client):
             log.info("synced %d global commands (Discord may take a few minutes to show them)", len(synced))
 
     async def close(self) -> None:
+        await self.observer.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -94,6 +108,16 @@ class ReelBot(discord.Client):
         if self._session is not None:
             await self._session.close()
         await super().close()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Count every command and button (by its action, not its job id)."""
+        if interaction.command is not None:
+            name = interaction.command.qualified_name
+        else:
+            data: dict[str, Any] = dict(interaction.data or {})
+            custom_id = str(data.get("custom_id", ""))
+            name = ":".join(custom_id.split(":")[:2]) or "other"
+        self.metrics.commands.labels(name).inc()
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s in %d guilds", self.user, len(self.guilds))

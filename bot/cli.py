@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.settings import BotSettings, ConfigurationError
+from inference import logformat
 from inference.contract import ModelId
 from inference.jobqueue import JobQueue, QueueError, QueueSettings, check_server, connect
 from inference.jobqueue import loop as event_loop
@@ -40,11 +41,10 @@ log = logging.getLogger("reelbot")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``reelbot`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("REELBOT_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        logformat.configure(
+            os.environ.get("REELBOT_LOG_LEVEL", "INFO"), os.environ.get("REELBOT_LOG_FORMAT", "text")
+        )
         settings = QueueSettings.from_env(os.environ)
         args.worker_settings = _worker_settings(args)
     except ValueError as exc:

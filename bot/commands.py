@@ -1,4 +1,4 @@
-"""The slash commands: /video, /queue, /cancel, /job. Thin: parse, defer, call the service, reply."""
+"""The slash commands: /video, /limits, /cancel, /job. Thin: parse, defer, call the service, reply."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ async def _fetch(bot: ReelBot, image: discord.Attachment, model: ModelId) -> tup
             aspect=(recipe.width, recipe.height),
         )
     except AttachmentRejected as exc:
-        raise UserFacingError(str(exc)) from None
+        raise UserFacingError(str(exc), reason="attachment") from None
     return accepted.png, accepted.preview_png
 
 
@@ -164,26 +164,6 @@ async def _model_choices(interaction: discord.Interaction, current: str) -> list
         for m in served
         if current.lower() in m.value
     ][:25]
-
-
-@app_commands.command(name="queue")
-@app_commands.guild_only()
-async def queue(interaction: discord.Interaction) -> None:
-    """Your videos in the queue, and how busy this server's queue is."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    bot = _bot(interaction)
-    mine = await bot.service.member_jobs(str(interaction.guild_id), str(interaction.user.id))
-    waiting = await bot.service.queue.guild_depth(str(interaction.guild_id))
-    lines = [f"This server has {waiting} video{'s' if waiting != 1 else ''} waiting."]
-    if not mine:
-        lines.append("You have nothing queued. Start one with /video.")
-    for job, position in mine:
-        if job.status is JobStatus.RUNNING:
-            lines.append(f"• `{job.id}` ({job.spec.model}) is rendering now.")
-        elif position is not None:
-            eta = f", expected to start <t:{int(position.eta)}:R>" if position.eta else ""
-            lines.append(f"• `{job.id}` ({job.spec.model}): {position.ahead} ahead{eta}.")
-    await interaction.followup.send("\n".join(lines), ephemeral=True)
 
 
 @app_commands.command(name="limits")
@@ -234,7 +214,7 @@ async def job(interaction: discord.Interaction, id: app_commands.Range[str, 6, 3
     await interaction.followup.send(**kwargs)
 
 
-COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (video, queue, limits, cancel, job)
+COMMANDS: tuple[app_commands.Command[Any, ..., None], ...] = (video, limits, cancel, job)
 
 
 async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
@@ -243,8 +223,10 @@ async def on_error(interaction: discord.Interaction, error: app_commands.AppComm
     extra: dict[str, Any] = {}
     if isinstance(cause, FilterBlocked) and cause.appeal_id:
         extra["view"] = cause.view()
+    bot = _bot(interaction)
     if isinstance(cause, UserFacingError):
         text = str(cause)
+        bot.metrics.refusals.labels(cause.reason).inc()
     elif isinstance(error, app_commands.NoPrivateMessage):
         text = "Reelbot works inside a server, not in direct messages."
     else:
@@ -256,5 +238,6 @@ async def on_error(interaction: discord.Interaction, error: app_commands.AppComm
             await interaction.followup.send(text, ephemeral=True, **extra)
         else:
             await interaction.response.send_message(text, ephemeral=True, **extra)
-    except discord.HTTPException:
+    except discord.HTTPException as exc:
+        bot.metrics.discord_errors.labels(str(exc.status)).inc()
         log.warning("could not tell the member about an error: %s", text)

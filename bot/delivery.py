@@ -155,6 +155,7 @@ class Deliverer:
             return
         await self.service.record_post(job.id, "clip", str(sent.id))
         await self.service.settle(job, delivered=True)
+        self.bot.metrics.deliveries.labels("posted").inc()
         await self._edit_status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
 
     async def _passes_filter(self, job: JobRecord, channel: Any, clip: bytes | None) -> bool:
@@ -175,6 +176,7 @@ class Deliverer:
             else "your requests are reviewed for a while after several were refused"
         )
         if await self.bot.reviews.hold_clip(job, reasons, clip):
+            self.bot.metrics.deliveries.labels("held").inc()
             await self._edit_status(job, messages.held_line(job), post_if_missing=True)
         else:
             await self.refuse(job, f"the clip {NO_REVIEW_CHANNEL}")
@@ -182,6 +184,7 @@ class Deliverer:
 
     async def refuse(self, job: JobRecord, reason: str) -> None:
         """The clip will not be posted: say why, and refund it."""
+        self.bot.metrics.deliveries.labels("refused").inc()
         await self._edit_status(job, messages.failed_line(job, reason), post_if_missing=True)
         await self.service.record_post(job.id, "failed", reason)
         await self.service.settle(job, delivered=False)
@@ -231,8 +234,10 @@ class Deliverer:
         except discord.NotFound:
             return  # someone deleted the status message
         except discord.Forbidden as exc:
+            self.bot.metrics.discord_errors.labels("403").inc()
             self._report_forbidden(job, exc)
         except discord.DiscordServerError as exc:
+            self.bot.metrics.discord_errors.labels(str(exc.status)).inc()
             raise DeliveryFailed(f"Discord is unavailable ({exc.status})") from exc
         self._last_edit[job.id] = time.monotonic()
 
@@ -242,11 +247,14 @@ class Deliverer:
         try:
             return await channel.send(**kwargs)
         except discord.Forbidden as exc:
+            self.bot.metrics.discord_errors.labels("403").inc()
             self._report_forbidden(job, exc)
             return None
         except (discord.DiscordServerError, discord.RateLimited) as exc:
+            self.bot.metrics.discord_errors.labels(str(getattr(exc, "status", 429))).inc()
             raise DeliveryFailed(f"Discord is unavailable ({exc})") from exc
         except discord.HTTPException as exc:
+            self.bot.metrics.discord_errors.labels(str(exc.status)).inc()
             if exc.status >= 500:
                 raise DeliveryFailed(f"Discord is unavailable ({exc.status})") from exc
             log.error("job %s: Discord refused the message: %s", job.id, exc)

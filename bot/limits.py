@@ -70,7 +70,7 @@ class LimitsService:
         try:
             await self.queue.check(who.guild_id, who.user_id, policy.limits)
         except LimitReached as refusal:
-            raise UserFacingError(await self.explain(refusal, who, policy, lane)) from None
+            raise UserFacingError(await self.explain(refusal, who, policy, lane), reason="limit") from None
         return policy
 
     async def allowance(self, who: Requester) -> tuple[Allowance, MemberPolicy]:

@@ -40,7 +40,7 @@ class FilterBlocked(UserFacingError):
     """The filter refused a request; ``appeal_id`` lets the member send it to moderators."""
 
     def __init__(self, message: str, appeal_id: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, reason="filter")
         self.appeal_id = appeal_id
 
     def view(self) -> discord.ui.View | None:
@@ -74,6 +74,7 @@ class ReviewDesk:
 
     async def check_member(self, who: Requester, channel_id: str) -> None:
         """Refuse a member in a filter cooldown, or a channel /video is not allowed in."""
+        await self.service.check_open()
         config = await self.moderation.config(who.guild_id)
         if config.channels and channel_id not in config.channels:
             allowed = ", ".join(f"<#{c}>" for c in config.channels)

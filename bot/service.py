@@ -140,6 +140,7 @@ class VideoService:
             UserFacingError: the request cannot be queued (a limit, a bad input); nothing
                 was queued and nothing already queued was touched.
         """
+        await self.check_open()
         with_image = request.image_png is not None or request.image_ref is not None
         model = await self.choose_model(request.model, with_image)
         if policy is None:  # /video passes the one its early check already loaded
@@ -174,11 +175,26 @@ class VideoService:
             if image_ref and stored_here:
                 await self._discard_input(image_ref)
             raise UserFacingError(
-                await self.limits.explain(refusal, request.requester, policy, model.value)
+                await self.limits.explain(refusal, request.requester, policy, model.value), reason="limit"
             ) from None
         if not enqueued.replayed:
             await self._remember(enqueued.job)
         return Submitted(enqueued.job, await self.queue.position(enqueued.job.id), enqueued.replayed)
+
+    async def check_open(self) -> None:
+        """Refuse new requests while an operator has the queue paused or draining.
+
+        Raises:
+            UserFacingError: with the operator's reason.
+        """
+        state = await self.queue.maintenance()
+        if state:
+            reason = f": {state['reason']}" if state.get("reason") else "."
+            raise UserFacingError(
+                f"Reelbot is not taking new videos right now; its queue is under maintenance{reason} "
+                "Nothing was queued; please try again later.",
+                reason="maintenance",
+            )
 
     async def store_input(self, request: VideoRequest, job_id: str) -> VideoRequest:
         """``request`` with its image put in storage (``image_ref`` set, the bytes dropped).

@@ -49,6 +49,13 @@ class BotSettings:
     #: an Amazon Bedrock guardrail that screens prompts too ("" = none), and its version
     guardrail_id: str = ""
     guardrail_version: str = "DRAFT"
+    #: where the bot serves /healthz and /metrics (port 0 = off)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9109
+    #: publish the queue depth to CloudWatch under this namespace ("" = off)
+    cloudwatch_namespace: str = ""
+    #: Discord user ids of the deployment's operators (/queue pause, resume, drain)
+    operator_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.attachment_max_bytes < 1024:
@@ -81,6 +88,8 @@ class BotSettings:
             "DISCORD_GATEWAY_URL": "gateway_url",
             "REELBOT_GUARDRAIL_ID": "guardrail_id",
             "REELBOT_GUARDRAIL_VERSION": "guardrail_version",
+            "REELBOT_BOT_METRICS_HOST": "metrics_host",
+            "REELBOT_CLOUDWATCH_NAMESPACE": "cloudwatch_namespace",
         }
         for name, attr in text.items():
             if environ.get(name):
@@ -93,6 +102,7 @@ class BotSettings:
             "REELBOT_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", int),
             "REELBOT_STATUS_EDIT_SECONDS": ("status_edit_seconds", float),
             "REELBOT_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
+            "REELBOT_BOT_METRICS_PORT": ("metrics_port", int),
         }
         for name, (attr, kind) in numbers.items():
             if name in environ:
@@ -100,6 +110,11 @@ class BotSettings:
                     values[attr] = kind(environ[name])
                 except ValueError:
                     raise ValueError(f"{name}={environ[name]!r} is not a valid {kind.__name__}") from None
+        if environ.get("REELBOT_OPERATOR_IDS"):
+            ids = [part.strip() for part in environ["REELBOT_OPERATOR_IDS"].split(",") if part.strip()]
+            if not all(i.isdigit() for i in ids):
+                raise ValueError("REELBOT_OPERATOR_IDS: give Discord user ids (numbers), comma-separated")
+            values["operator_ids"] = tuple(ids)
         values["limits"] = limits_from_env(environ)
         values["enhance"] = EnhanceSettings.from_env(environ)
         return cls(**values)  # type: ignore[arg-type]

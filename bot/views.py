@@ -51,6 +51,7 @@ async def run_safely(interaction: discord.Interaction, action: Any) -> None:
     try:
         await action()
     except UserFacingError as exc:
+        _bot(interaction).metrics.refusals.labels(exc.reason).inc()
         await _tell(interaction, str(exc))
 
 

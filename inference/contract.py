@@ -552,6 +552,11 @@ class Keys:
         """String counter: a member's appeals on one UTC day (expires)."""
         return f"{self.prefix}appeals:{guild_id}:{user_id}:{day}"
 
+    # operations
+    def maintenance(self) -> str:
+        """Hash: the deployment's maintenance mode (``paused`` or ``draining``), reason, by, at."""
+        return f"{self.prefix}maintenance"
+
     def lane_from_key(self, key: str) -> str:
         """The lane name inside a ``lane:`` key, for admin tooling."""
         rest = key.removeprefix(self.prefix)

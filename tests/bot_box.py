@@ -160,6 +160,7 @@ async def box(
             cdn_origins=(double.cdn_origin,),
             dev_guild_id=guild,
             status_edit_seconds=1,
+            metrics_port=0,  # a test that reads the metrics turns them on with a free port
         )
         point_at(bot_settings)
         store = RedisBlobStore.from_url(settings.redis_url, settings.keys, ttl_seconds=600)

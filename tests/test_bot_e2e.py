@@ -220,7 +220,7 @@ async def test_queue_cancel_and_job_commands(box: Box) -> None:
     await box.double.wait_for(lambda: bool(second.followups), 10)
     first_id, second_id = (reply_text(i).split("`")[1] for i in (first, second))
     assert "You are next." in reply_text(first) and "1 ahead of you." in reply_text(second)
-    listing = await box.double.slash(box.guild, box.channel, box.member, "queue")
+    listing = await box.double.slash(box.guild, box.channel, box.member, "queue show")
     await box.double.wait_for(lambda: bool(listing.followups), 10)
     text = reply_text(listing)
     assert "This server has 2 videos waiting." in text and f"`{second_id}`" in text and "1 ahead" in text

@@ -417,6 +417,23 @@ class JobQueue:
 
     # -------------------------------------------------------------------- stats
 
+    async def maintenance(self) -> dict[str, str]:
+        """The maintenance mode (``mode``: ``paused`` or ``draining``, ``reason``, ``by``, ``at``), or {}."""
+        state: dict[str, str] = await self.redis.hgetall(self.keys.maintenance())  # type: ignore[assignment]
+        return state
+
+    async def set_maintenance(self, mode: str | None, reason: str = "", by: str = "") -> None:
+        """Enter ``paused`` (workers start nothing new) or ``draining`` (the queue empties, nothing new
+        joins it), or leave maintenance with ``None``."""
+        key = self.keys.maintenance()
+        if mode is None:
+            await self.redis.delete(key)
+            return
+        if mode not in ("paused", "draining"):
+            raise ValueError(f"maintenance mode {mode!r}: use paused or draining")
+        mapping = {"mode": mode, "reason": reason, "by": by, "at": f"{time.time():.0f}"}
+        await self.redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
+
     async def depth(self) -> dict[str, int]:
         """Queued jobs: ``all`` and ``guild:<id>`` counts (per lane: :meth:`lane_stats`)."""
         raw: dict[str, str] = await self.redis.hgetall(self.keys.depth())  # type: ignore[assignment]

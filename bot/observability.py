@@ -1,0 +1,205 @@
+"""What operators see of the bot: Prometheus metrics and ``/healthz``, and the queue depth in CloudWatch.
+
+Metrics (``/metrics`` on ``REELBOT_BOT_METRICS_HOST:REELBOT_BOT_METRICS_PORT``):
+
+- ``reelbot_bot_commands_total{command}``: slash commands and buttons handled;
+- ``reelbot_bot_refusals_total{reason}``: requests refused (limits, filter, settings, ...);
+- ``reelbot_bot_deliveries_total{outcome}``: clips posted, held for a moderator, or refused;
+- ``reelbot_bot_discord_errors_total{status}``: Discord API errors the bot met;
+- ``reelbot_bot_queue_depth{lane,guild}`` and ``reelbot_bot_queue_oldest_wait_seconds{lane}``,
+  sampled every ``SAMPLE_SECONDS``; ``reelbot_bot_workers{lane}``: live workers.
+
+``/healthz`` is 200 while the bot is connected to Discord and Redis answers, else 503.
+With ``REELBOT_CLOUDWATCH_NAMESPACE`` set, the total queue depth is published every minute as
+``QueueDepth`` (dimension ``Deployment`` = the key namespace): the AWS deployment scales its
+GPU workers on it, down to zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from redis.asyncio import Redis
+
+from inference.contract import Keys, ModelId
+from inference.jobqueue import JobQueue
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SECONDS = 15.0
+CLOUDWATCH_SECONDS = 60.0
+CLOUDWATCH_METRIC = "QueueDepth"
+
+
+class BotMetrics:
+    """The bot's counters and gauges, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.commands = Counter(
+            "reelbot_bot_commands", "Commands and buttons handled", ["command"], registry=r
+        )
+        self.refusals = Counter("reelbot_bot_refusals", "Requests refused, by reason", ["reason"], registry=r)
+        self.deliveries = Counter(
+            "reelbot_bot_deliveries", "Finished clips: posted, held, refused", ["outcome"], registry=r
+        )
+        self.discord_errors = Counter(
+            "reelbot_bot_discord_errors", "Discord API errors, by HTTP status", ["status"], registry=r
+        )
+        self.depth = Gauge(
+            "reelbot_bot_queue_depth", "Queued jobs per lane and guild", ["lane", "guild"], registry=r
+        )
+        self.oldest = Gauge(
+            "reelbot_bot_queue_oldest_wait_seconds",
+            "How long the oldest queued job has waited",
+            ["lane"],
+            registry=r,
+        )
+        self.workers = Gauge("reelbot_bot_workers", "Live workers per lane", ["lane"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def oldest_wait(queue: JobQueue, lane: str, now: float | None = None) -> float:
+    """Seconds the oldest queued job of ``lane`` has waited (0 when none waits); reads only."""
+    redis: Redis = queue.redis
+    keys: Keys = queue.keys
+    now = time.time() if now is None else now
+    oldest = now
+    guilds: list[str] = await redis.zrange(keys.lane_guilds(lane), 0, -1)  # type: ignore[assignment]
+    for guild in guilds:
+        users: list[str] = await redis.zrange(keys.lane_users(lane, guild), 0, -1)  # type: ignore[assignment]
+        for user in users:
+            first: list[str] = await redis.zrange(keys.lane_jobs(lane, guild, user), 0, 0)  # type: ignore[assignment]
+            if first:
+                created = await redis.hget(keys.job(first[0]), "created_at")
+                if created:
+                    oldest = min(oldest, float(created))
+    return max(0.0, now - oldest)
+
+
+class Observer:
+    """Serves metrics and health, samples the queue, and publishes to CloudWatch when asked."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        metrics: BotMetrics,
+        connected: Callable[[], bool],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 9109,
+        cloudwatch_namespace: str = "",
+        cloudwatch: Any = None,
+    ) -> None:
+        self.queue, self.metrics, self.connected = queue, metrics, connected
+        self.host, self.port = host, port
+        self.cloudwatch_namespace = cloudwatch_namespace
+        self._cloudwatch = cloudwatch
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    async def start(self) -> int | None:
+        """Start serving and sampling; returns the bound port (None when the port is 0: off)."""
+        self._tasks.append(
+            asyncio.create_task(self._every(SAMPLE_SECONDS, self.sample), name="reelbot-sample")
+        )
+        if self.cloudwatch_namespace:
+            self._tasks.append(
+                asyncio.create_task(self._every(CLOUDWATCH_SECONDS, self.publish), name="reelbot-cloudwatch")
+            )
+        if not self.port:
+            return None
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        bound = int(sockets[0].getsockname()[1]) if sockets else self.port
+        log.info("bot health on http://%s:%d/healthz, metrics on /metrics", self.host, bound)
+        return bound
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def sample(self) -> int:
+        """Refresh the queue gauges; returns the total depth."""
+        total = 0
+        seen: set[tuple[str, str]] = set()
+        for model in ModelId:
+            lane = model.value
+            stats = await self.queue.lane_stats(lane)
+            self.metrics.workers.labels(lane).set(stats.workers)
+            self.metrics.oldest.labels(lane).set(await oldest_wait(self.queue, lane) if stats.depth else 0)
+            per_guild: dict[str, str] = await self.queue.redis.hgetall(self.queue.keys.lane_depth(lane))  # type: ignore[assignment]
+            for field, count in per_guild.items():
+                guild = field.removeprefix("gd:")
+                self.metrics.depth.labels(lane, guild).set(int(count))
+                seen.add((lane, guild))
+            total += stats.depth
+        for lane, guild in self._seen - seen:  # lanes and guilds that emptied
+            self.metrics.depth.labels(lane, guild).set(0)
+        self._seen = seen
+        return total
+
+    async def publish(self) -> None:
+        """Put the total queue depth in CloudWatch (boto3, off the event loop)."""
+        depth = await self.sample()
+        client = self._cloudwatch_client()
+        datum = {
+            "MetricName": CLOUDWATCH_METRIC,
+            "Dimensions": [{"Name": "Deployment", "Value": self.queue.settings.namespace}],
+            "Value": float(depth),
+            "Unit": "Count",
+        }
+        await asyncio.to_thread(
+            client.put_metric_data, Namespace=self.cloudwatch_namespace, MetricData=[datum]
+        )
+
+    def _cloudwatch_client(self) -> Any:
+        if self._cloudwatch is None:
+            import boto3  # type: ignore[import-untyped]
+
+            self._cloudwatch = boto3.client("cloudwatch")
+        return self._cloudwatch
+
+    async def _every(self, seconds: float, action: Callable[[], Any]) -> None:
+        while True:
+            try:
+                await action()
+            except Exception as exc:  # a sampling hiccup must not stop the bot
+                log.warning("%s failed: %s", getattr(action, "__name__", "a metrics task"), exc)
+            await asyncio.sleep(seconds)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        problems = []
+        if not self.connected():
+            problems.append("not connected to Discord")
+        try:
+            await asyncio.wait_for(self.queue.redis.ping(), 2)
+        except Exception as exc:
+            problems.append(f"Redis does not answer: {exc}")
+        body = {"status": "ok" if not problems else "unhealthy", "problems": problems}
+        return web.json_response(body, status=200 if not problems else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
