@@ -137,24 +137,13 @@ class BedrockClient:
         Raises:
             BedrockError: no usable answer after botocore's retries.
         """
-        loop = asyncio.get_running_loop()
         request = {
             "modelId": model_id,
             "system": [{"text": system}],
             "messages": messages,
             "inferenceConfig": inference,
         }
-        try:
-            response = await loop.run_in_executor(self._pool, lambda: self._client.converse(**request))
-        except botocore.exceptions.ClientError as exc:
-            raise _translate(exc) from exc
-        except botocore.exceptions.NoCredentialsError as exc:
-            raise BedrockError("unavailable", "no AWS credentials") from exc
-        except _TIMEOUTS as exc:
-            raise BedrockError("timeout", type(exc).__name__) from exc
-        except ResponseParserError as exc:
-            raise BedrockError("malformed", "the reply did not parse") from exc
-        return _reply_of(response)
+        return _reply_of(await self._call(self._client.converse, request))
 
     async def apply_guardrail(self, guardrail_id: str, version: str, text: str) -> list[str]:
         """Ask a Bedrock guardrail about ``text`` (as model input); returns why it intervened, or [].
@@ -162,15 +151,22 @@ class BedrockClient:
         Raises:
             BedrockError: no verdict after botocore's retries.
         """
-        loop = asyncio.get_running_loop()
         request = {
             "guardrailIdentifier": guardrail_id,
             "guardrailVersion": version,
             "source": "INPUT",
             "content": [{"text": {"text": text}}],
         }
+        response = await self._call(self._client.apply_guardrail, request)
+        if response.get("action") != "GUARDRAIL_INTERVENED":
+            return []
+        return _guardrail_reasons(response.get("assessments") or []) or ["the guardrail intervened"]
+
+    async def _call(self, operation: Any, request: dict[str, Any]) -> Any:
+        """Run one boto3 operation on the pool, its errors translated to BedrockError."""
+        loop = asyncio.get_running_loop()
         try:
-            response = await loop.run_in_executor(self._pool, lambda: self._client.apply_guardrail(**request))
+            return await loop.run_in_executor(self._pool, lambda: operation(**request))
         except botocore.exceptions.ClientError as exc:
             raise _translate(exc) from exc
         except botocore.exceptions.NoCredentialsError as exc:
@@ -179,9 +175,6 @@ class BedrockClient:
             raise BedrockError("timeout", type(exc).__name__) from exc
         except ResponseParserError as exc:
             raise BedrockError("malformed", "the reply did not parse") from exc
-        if response.get("action") != "GUARDRAIL_INTERVENED":
-            return []
-        return _guardrail_reasons(response.get("assessments") or []) or ["the guardrail intervened"]
 
     def close(self) -> None:
         """Stop the threads (calls in flight finish first)."""

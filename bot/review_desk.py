@@ -94,24 +94,7 @@ class ReviewDesk:
         config = await self.moderation.config(request.guild_id)
         appeal = None
         if config.review_channel:
-            job_id = request.job_id or new_job_id()
-            request = await self.service.store_input(replace(request, job_id=job_id), job_id)
-            appeal = approval_id(Kind.APPEAL, job_id)
-            await self.approvals.open(
-                Pending(
-                    id=appeal,
-                    kind=Kind.APPEAL,
-                    guild_id=request.guild_id,
-                    channel_id=request.channel_id,
-                    user_id=request.user_id,
-                    job_id=job_id,
-                    prompt=request.prompt,
-                    original_prompt=request.original_prompt or "",
-                    reasons=reason,
-                    request=request_json(request),
-                    state="draft",
-                )
-            )
+            appeal = (await self._keep(Kind.APPEAL, request, reason, state="draft")).id
         text = f"This request cannot be made here: {reason}."
         if standing.cooldown_until:
             until = messages.relative(standing.cooldown_until)
@@ -167,12 +150,23 @@ class ReviewDesk:
         Raises:
             UserFacingError: the guild has no review channel.
         """
+        pending = await self._keep(Kind.REQUEST, request, reasons)
+        job_id = pending.job_id
+        if not await self._post_review(pending):
+            raise UserFacingError(f"This request {NO_REVIEW_CHANNEL}.")
+        return (
+            f"Your video `{job_id}` waits for a moderator's approval ({reasons}). "
+            "You will be mentioned here when they decide."
+        )
+
+    async def _keep(self, kind: Kind, request: VideoRequest, reasons: str, state: str = "pending") -> Pending:
+        """Keep ``request`` for a review of ``kind``, its job id chosen and its image stored."""
         job_id = request.job_id or new_job_id()
         request = await self.service.store_input(replace(request, job_id=job_id), job_id)
-        pending = await self.approvals.open(
+        return await self.approvals.open(
             Pending(
-                id=approval_id(Kind.REQUEST, job_id),
-                kind=Kind.REQUEST,
+                id=approval_id(kind, job_id),
+                kind=kind,
                 guild_id=request.guild_id,
                 channel_id=request.channel_id,
                 user_id=request.user_id,
@@ -181,13 +175,8 @@ class ReviewDesk:
                 original_prompt=request.original_prompt or "",
                 reasons=reasons,
                 request=request_json(request),
+                state=state,
             )
-        )
-        if not await self._post_review(pending):
-            raise UserFacingError(f"This request {NO_REVIEW_CHANNEL}.")
-        return (
-            f"Your video `{job_id}` waits for a moderator's approval ({reasons}). "
-            "You will be mentioned here when they decide."
         )
 
     async def hold_clip(self, job: Any, reasons: str, clip: bytes | None) -> bool:

@@ -14,7 +14,7 @@ import discord
 from bot.errors import UserFacingError
 from bot.messages import clip_text
 from bot.reviews import REVIEW_SECONDS, PendingVideo
-from bot.views import IdButton, run_safely
+from bot.views import IdButton, PromptForm, run_safely
 
 if TYPE_CHECKING:
     from bot.app import ReelBot
@@ -110,20 +110,12 @@ class EditButton(IdButton, template=rf"reelbot:review-edit:{_ID}"):
         await run_safely(interaction, act)
 
 
-class ReviewModal(discord.ui.Modal, title="Edit the prompt"):
+class ReviewModal(PromptForm, title="Edit the prompt"):
     """The enhanced prompt, editable; submitting renders the edit."""
 
     def __init__(self, review_id: str, prompt: str) -> None:
-        super().__init__(custom_id=f"reelbot:review-form:{review_id}", timeout=None)
+        super().__init__(f"reelbot:review-form:{review_id}", prompt)
         self.review_id = review_id
-        self.prompt: discord.ui.TextInput[ReviewModal] = discord.ui.TextInput(
-            label="Prompt",
-            custom_id="prompt",
-            style=discord.TextStyle.paragraph,
-            default=prompt[:2000],
-            max_length=2000,
-        )
-        self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         edited = self.prompt.value

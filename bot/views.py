@@ -150,13 +150,12 @@ class DeleteButton(IdButton, template=rf"reelbot:delete:{_JOB}"):
         await run_safely(interaction, act)
 
 
-class RemixModal(discord.ui.Modal, title="Remix this video"):
-    """The prompt, editable; submitting queues a new job for whoever submits."""
+class PromptForm(discord.ui.Modal):
+    """A form with one paragraph field, ``prompt``, pre-filled; subclasses act on submit."""
 
-    def __init__(self, job_id: str, prompt: str) -> None:
-        super().__init__(custom_id=f"reelbot:remix-form:{job_id}", timeout=None)
-        self.job_id = job_id
-        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+    def __init__(self, custom_id: str, prompt: str) -> None:
+        super().__init__(custom_id=custom_id, timeout=None)
+        self.prompt: discord.ui.TextInput[PromptForm] = discord.ui.TextInput(
             label="Prompt",
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
@@ -164,6 +163,14 @@ class RemixModal(discord.ui.Modal, title="Remix this video"):
             max_length=2000,
         )
         self.add_item(self.prompt)
+
+
+class RemixModal(PromptForm, title="Remix this video"):
+    """The prompt, editable; submitting queues a new job for whoever submits."""
+
+    def __init__(self, job_id: str, prompt: str) -> None:
+        super().__init__(f"reelbot:remix-form:{job_id}", prompt)
+        self.job_id = job_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         async def act() -> None:
