@@ -10,9 +10,9 @@ Metrics (``/metrics`` on ``REELBOT_BOT_METRICS_HOST:REELBOT_BOT_METRICS_PORT``):
   sampled every ``SAMPLE_SECONDS``; ``reelbot_bot_workers{lane}``: live workers.
 
 ``/healthz`` is 200 while the bot is connected to Discord and Redis answers, else 503.
-With ``REELBOT_CLOUDWATCH_NAMESPACE`` set, the total queue depth is published every minute as
-``QueueDepth`` (dimension ``Deployment`` = the key namespace): the AWS deployment scales its
-GPU workers on it, down to zero.
+With ``REELBOT_CLOUDWATCH_NAMESPACE`` set, the total queue depth and the jobs rendering are
+published every minute as ``QueueDepth`` and ``RunningJobs`` (dimension ``Deployment`` = the
+key namespace): the AWS deployment scales its GPU workers on them, down to zero.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 15.0
 CLOUDWATCH_SECONDS = 60.0
 CLOUDWATCH_METRIC = "QueueDepth"
+RUNNING_METRIC = "RunningJobs"
 
 
 class BotMetrics:
@@ -162,18 +163,23 @@ class Observer:
         return total
 
     async def publish(self) -> None:
-        """Put the total queue depth in CloudWatch (boto3, off the event loop)."""
+        """Put the queue depth and the jobs rendering in CloudWatch (boto3, off the event loop).
+
+        The workers scale out on ``QueueDepth`` and in only when it and ``RunningJobs`` are
+        both 0, so a render is never cut short. While the queue is paused the depth counts as
+        0: paused workers start nothing, so there is no reason to add any.
+        """
         depth = await self.sample()
+        if (await self.queue.maintenance()).get("mode") == "paused":
+            depth = 0
+        running = await self.queue.running()
+        dimensions = [{"Name": "Deployment", "Value": self.queue.settings.namespace}]
+        data = [
+            {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
+            for name, value in ((CLOUDWATCH_METRIC, depth), (RUNNING_METRIC, running))
+        ]
         client = self._cloudwatch_client()
-        datum = {
-            "MetricName": CLOUDWATCH_METRIC,
-            "Dimensions": [{"Name": "Deployment", "Value": self.queue.settings.namespace}],
-            "Value": float(depth),
-            "Unit": "Count",
-        }
-        await asyncio.to_thread(
-            client.put_metric_data, Namespace=self.cloudwatch_namespace, MetricData=[datum]
-        )
+        await asyncio.to_thread(client.put_metric_data, Namespace=self.cloudwatch_namespace, MetricData=data)
 
     def _cloudwatch_client(self) -> Any:
         if self._cloudwatch is None:

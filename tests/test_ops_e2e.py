@@ -113,6 +113,8 @@ async def test_the_queue_depth_is_published_to_cloudwatch(queue: JobQueue, cloud
 
     await observer.publish()
 
+    running = client.list_metrics(Namespace="Reelbot", MetricName="RunningJobs")["Metrics"]
+    assert running and running[0]["Dimensions"] == [{"Name": "Deployment", "Value": queue.settings.namespace}]
     listed = client.list_metrics(Namespace="Reelbot", MetricName="QueueDepth")["Metrics"]
     assert listed[0]["Dimensions"] == [{"Name": "Deployment", "Value": queue.settings.namespace}]
     data = client.get_metric_data(
