@@ -274,3 +274,22 @@ async def test_malformed_record_is_a_contract_error_not_a_crash(queue: JobQueue)
 async def test_enqueue_rejects_a_job_that_is_not_fresh(queue: JobQueue) -> None:
     with pytest.raises(ContractError, match="fresh job"):
         await queue.enqueue(replace(make_job(), status=JobStatus.RUNNING))
+
+
+async def test_a_paused_queue_starts_nothing_and_a_draining_one_still_does(queue: JobQueue) -> None:
+    first = await queue.enqueue(make_job(user="1"))
+    await queue.enqueue(make_job(user="2"))
+
+    await queue.set_maintenance("paused", "driver upgrade", "op")
+    paused = await queue.claim("w1", [ModelId.COGVIDEOX_2B.value])
+    waiting = (await queue.get(first.job.id)).status
+    await queue.set_maintenance("draining", "moving", "op")
+    draining = await queue.claim("w1", [ModelId.COGVIDEOX_2B.value])
+    await queue.set_maintenance(None)
+    resumed = await queue.claim("w1", [ModelId.COGVIDEOX_2B.value])
+
+    assert paused == [] and waiting is JobStatus.QUEUED
+    assert len(draining) == 1 and len(resumed) == 1
+    assert await queue.maintenance() == {}
+    with pytest.raises(ValueError, match="paused or draining"):
+        await queue.set_maintenance("closed")

@@ -423,8 +423,9 @@ class JobQueue:
         return state
 
     async def set_maintenance(self, mode: str | None, reason: str = "", by: str = "") -> None:
-        """Enter ``paused`` (workers start nothing new) or ``draining`` (the queue empties, nothing new
-        joins it), or leave maintenance with ``None``."""
+        """Enter ``paused`` (claims return nothing, checked inside the claim script, so workers
+        start nothing new) or ``draining`` (the queue empties, nothing new joins it), or leave
+        maintenance with ``None``."""
         key = self.keys.maintenance()
         if mode is None:
             await self.redis.delete(key)

@@ -112,7 +112,6 @@ class Worker:
         #: set when a job ends or stop() is called: the loop looks at its slots again
         self._wake = asyncio.Event()
         self._turn = 0
-        self._pause = False
         self._finishing: set[str] = set()
         self.outcomes: dict[str, int] = {}
 
@@ -125,14 +124,6 @@ class Worker:
         """Stop claiming; running jobs get the grace period, then go back to the queue."""
         self._stopping.set()
         self._wake.set()
-
-    async def _paused(self) -> bool:
-        """Whether an operator paused the queue (one HGET before each claim, so a pause is never missed)."""
-        paused = await self.queue.redis.hget(self.queue.keys.maintenance(), "mode") == "paused"
-        if paused != self._pause:
-            log.info("the queue is %s", "paused: starting nothing new" if paused else "running again")
-        self._pause = paused
-        return paused
 
     async def run(self, *, burst: bool = False) -> None:
         """Serve until :meth:`stop` (or, with ``burst``, until the lanes are empty)."""
@@ -171,8 +162,6 @@ class Worker:
             log.info("worker %s stopped: %s", self.worker_id, self.outcomes)
 
     async def _claim(self, free: int) -> int:
-        if await self._paused():
-            return 0
         # rotate the lane order so that a busy lane cannot starve the others
         self._turn = (self._turn + 1) % len(self.lanes)
         order = self.lanes[self._turn :] + self.lanes[: self._turn]

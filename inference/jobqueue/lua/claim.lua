@@ -3,6 +3,10 @@
 -- the lowest pass, then its member with the lowest pass, then that member's oldest job.
 -- Returns per claimed job: token, now, field1, value1, ..., '' (separator). The fields are
 -- as read before the claim; the caller applies the claim's changes itself.
+-- an operator paused the queue (/queue pause): start nothing; running jobs carry on
+if redis.call('HGET', P .. 'maintenance', 'mode') == 'paused' then
+  return {}
+end
 local worker, lease, max_jobs = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_s()
 local at = fmt(now)
