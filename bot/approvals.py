@@ -23,6 +23,14 @@ from inference.contract import Keys
 #: how long a review can wait for a moderator
 KEEP_SECONDS = 7 * 24 * 3600
 
+# a review is written whole or not at all, and never over an existing one
+_OPEN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 _DECIDE = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_by', ARGV[2], 'reason', ARGV[3], 'decided_at', ARGV[4])
@@ -92,15 +100,13 @@ class ApprovalStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis, self.keys = redis, keys
         self._decide = redis.register_script(_DECIDE)
+        self._open = redis.register_script(_OPEN)
 
     async def open(self, pending: Pending) -> Pending:
         """Keep a new review (an existing one with the same id is left as it is)."""
         pending = replace(pending, created_at=pending.created_at or time.time())
-        key = self.keys.approval(pending.id)
-        fields = {k: str(v) for k, v in asdict(pending).items()}
-        if await self.redis.hsetnx(key, "id", pending.id):
-            await self.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
-            await self.redis.expire(key, KEEP_SECONDS)
+        fields = [part for k, v in asdict(pending).items() for part in (k, str(v))]
+        if await self._open(keys=[self.keys.approval(pending.id)], args=[KEEP_SECONDS, *fields]):
             return pending
         existing = await self.get(pending.id)
         return existing or pending

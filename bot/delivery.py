@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 GROUP = "bot"
 #: leave room for the multipart envelope under the upload limit
 _UPLOAD_MARGIN = 64 * 1024
+#: what _judge returns once it has refused a blocked clip
+_REFUSED = "\0refused"
 
 
 class DeliveryFailed(Exception):
@@ -123,10 +125,14 @@ class Deliverer:
         if channel is None:
             await self.service.settle(job, delivered=False)
             return
+        hold = None if approved else await self._judge(job, channel)
+        if hold is _REFUSED:
+            return  # decided before fetching the clip: a blocked one is never even downloaded
         result = job.result or {}
         limit = self._upload_limit(channel)
         payload, link = await self._clip_for(result, limit - min(_UPLOAD_MARGIN, limit // 8))
-        if not approved and not await self._passes_filter(job, channel, payload):
+        if hold is not None:
+            await self._hold(job, hold, payload)
             return
         if payload is None and link is None:
             size = messages.size(int(result.get("bytes", 0)))
@@ -158,29 +164,26 @@ class Deliverer:
         self.bot.metrics.deliveries.labels("posted").inc()
         await self._edit_status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
 
-    async def _passes_filter(self, job: JobRecord, channel: Any, clip: bytes | None) -> bool:
-        """Whether the clip may be posted now; a blocked clip is refused, a flagged one held."""
+    async def _judge(self, job: JobRecord, channel: Any) -> str | None:
+        """The content filter on the clip: None to post it, why a moderator must see it first,
+        or ``_REFUSED`` once a blocked clip has been refused."""
         moderation = self.service.moderation
         config = await moderation.config(job.guild_id)
         verdict = moderation.check_clip(job.result or {}, config, bool(getattr(channel, "nsfw", False)))
         if verdict.action is Action.BLOCK:
             await moderation.strike(job.guild_id, job.user_id)
             await self.refuse(job, f"{verdict.reason}, so it was not posted")
-            return False
+            return _REFUSED
         standing = await moderation.standing(job.guild_id, job.user_id)
-        if not moderation.needs_approval(config.before_posting, verdict, standing):
-            return True
-        reasons = verdict.reason or (
-            "every clip is reviewed here"
-            if config.before_posting.value == "every"
-            else "your requests are reviewed for a while after several were refused"
-        )
+        return moderation.hold_reason(config.before_posting, verdict, standing, "clip")
+
+    async def _hold(self, job: JobRecord, reasons: str, clip: bytes | None) -> None:
+        """Put the clip in front of the moderators, or refuse it when the guild has nowhere to."""
         if await self.bot.reviews.hold_clip(job, reasons, clip):
             self.bot.metrics.deliveries.labels("held").inc()
             await self._edit_status(job, messages.held_line(job), post_if_missing=True)
         else:
             await self.refuse(job, f"the clip {NO_REVIEW_CHANNEL}")
-        return False
 
     async def refuse(self, job: JobRecord, reason: str) -> None:
         """The clip will not be posted: say why, and refund it."""

@@ -135,6 +135,17 @@ class Moderation:
         """Whether a moderator must look first, by the guild's mode and what was found."""
         return mode is Approval.EVERY or standing.watched or (mode is Approval.FLAGGED and verdict.flagged)
 
+    @classmethod
+    def hold_reason(cls, mode: Approval, verdict: Verdict, standing: Standing, what: str) -> str | None:
+        """Why a moderator must look at this ``what`` (request, clip) first, or None when no one must."""
+        if not cls.needs_approval(mode, verdict, standing):
+            return None
+        if verdict.flagged:
+            return verdict.reason
+        if mode is Approval.EVERY:
+            return f"every {what} is reviewed here"
+        return "your requests are reviewed for a while after several were refused"
+
     # --------------------------------------------------------------- escalation
 
     async def strike(self, guild_id: str, user_id: str) -> Standing:

@@ -24,12 +24,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from redis.asyncio import Redis
 
 from inference.contract import Keys, ModelId
 from inference.jobqueue import JobQueue
+from inference.metrics import HealthReport, HealthServer
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,25 @@ async def oldest_wait(queue: JobQueue, lane: str, now: float | None = None) -> f
     redis: Redis = queue.redis
     keys: Keys = queue.keys
     now = time.time() if now is None else now
-    oldest = now
     guilds: list[str] = await redis.zrange(keys.lane_guilds(lane), 0, -1)  # type: ignore[assignment]
-    for guild in guilds:
-        users: list[str] = await redis.zrange(keys.lane_users(lane, guild), 0, -1)  # type: ignore[assignment]
-        for user in users:
-            first: list[str] = await redis.zrange(keys.lane_jobs(lane, guild, user), 0, 0)  # type: ignore[assignment]
-            if first:
-                created = await redis.hget(keys.job(first[0]), "created_at")
-                if created:
-                    oldest = min(oldest, float(created))
-    return max(0.0, now - oldest)
+    # a member's oldest job heads their own list: one pipelined round trip per level, not per member
+    user_lists = await _each(redis, [("zrange", keys.lane_users(lane, g), 0, -1) for g in guilds])
+    members = [(g, u) for g, users in zip(guilds, user_lists, strict=True) for u in users]
+    heads = await _each(redis, [("zrange", keys.lane_jobs(lane, g, u), 0, 0) for g, u in members])
+    created = await _each(redis, [("hget", keys.job(first[0]), "created_at") for first in heads if first])
+    times = [float(c) for c in created if c]
+    return max(0.0, now - min(times)) if times else 0.0
+
+
+async def _each(redis: Redis, calls: list[tuple[Any, ...]]) -> list[Any]:
+    """Run ``calls`` (command name, then its arguments) in one pipeline; their replies in order."""
+    if not calls:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for name, *args in calls:
+            getattr(pipe, name)(*args)
+        replies: list[Any] = await pipe.execute()
+    return replies
 
 
 class Observer:
@@ -106,7 +114,7 @@ class Observer:
         self.host, self.port = host, port
         self.cloudwatch_namespace = cloudwatch_namespace
         self._cloudwatch = cloudwatch
-        self._runner: web.AppRunner | None = None
+        self._http: HealthServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._seen: set[tuple[str, str]] = set()
 
@@ -121,15 +129,8 @@ class Observer:
             )
         if not self.port:
             return None
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        bound = int(sockets[0].getsockname()[1]) if sockets else self.port
+        self._http = HealthServer(self.report, self.metrics.render, self.host, self.port)
+        bound = await self._http.start()
         log.info("bot health on http://%s:%d/healthz, metrics on /metrics", self.host, bound)
         return bound
 
@@ -139,8 +140,8 @@ class Observer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.stop()
 
     async def sample(self) -> int:
         """Refresh the queue gauges; returns the total depth."""
@@ -169,7 +170,8 @@ class Observer:
         both 0, so a render is never cut short. While the queue is paused the depth counts as
         0: paused workers start nothing, so there is no reason to add any.
         """
-        depth = await self.sample()
+        # the total, one HGET: the gauges are refreshed by their own sampler every 15 s
+        depth = (await self.queue.depth()).get("all", 0)
         if (await self.queue.maintenance()).get("mode") == "paused":
             depth = 0
         running = await self.queue.running()
@@ -196,7 +198,8 @@ class Observer:
                 log.warning("%s failed: %s", getattr(action, "__name__", "a metrics task"), exc)
             await asyncio.sleep(seconds)
 
-    async def _healthz(self, request: web.Request) -> web.Response:
+    async def report(self) -> HealthReport:
+        """Healthy while connected to Discord and Redis answers."""
         problems = []
         if not self.connected():
             problems.append("not connected to Discord")
@@ -204,8 +207,4 @@ class Observer:
             await asyncio.wait_for(self.queue.redis.ping(), 2)
         except Exception as exc:
             problems.append(f"Redis does not answer: {exc}")
-        body = {"status": "ok" if not problems else "unhealthy", "problems": problems}
-        return web.json_response(body, status=200 if not problems else 503)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return not problems, {"status": "ok" if not problems else "unhealthy", "problems": problems}

@@ -18,9 +18,9 @@ from bot.approvals import ApprovalStore, Kind, Pending, approval_id, request_jso
 from bot.audit import AuditLog
 from bot.errors import UserFacingError
 from bot.limits import Requester
-from bot.modconfig import Approval
 from bot.moderation import APPEALS_PER_DAY, Moderation
 from bot.moderation_views import appeal_view, message_kwargs
+from bot.screening import ALLOWED, Action, Verdict
 from bot.service import Submitted, VideoRequest
 from bot.views import status_buttons
 from inference.jobqueue import JobNotFound, new_job_id
@@ -134,13 +134,9 @@ class ReviewDesk:
         """
         config = await self.moderation.config(request.guild_id)
         standing = await self.moderation.standing(request.guild_id, request.user_id)
-        mode = config.before_generation
-        if mode is Approval.EVERY or standing.watched or (mode is Approval.FLAGGED and reasons):
-            why = "; ".join(reasons) or (
-                "every request is reviewed here"
-                if mode is Approval.EVERY
-                else "your requests are reviewed for a while after several were refused"
-            )
+        found = Verdict(Action.REVIEW, "; ".join(reasons)) if reasons else ALLOWED
+        why = self.moderation.hold_reason(config.before_generation, found, standing, "request")
+        if why is not None:
             return await self.hold_request(request, why)
         return await self.service.submit(request, await self.service.limits.policy(request.requester))
 

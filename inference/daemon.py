@@ -32,7 +32,7 @@ from inference.generator import OutOfMemory, Rendered, StepHook
 from inference.images import ImageRejected, decode_image
 from inference.jobqueue.client import JobQueue, Lease
 from inference.jobqueue.worker import JobContext, PermanentJobError, Worker
-from inference.metrics import Health, HealthServer, WorkerMetrics, cuda_memory
+from inference.metrics import Health, HealthReport, HealthServer, WorkerMetrics, cuda_memory
 from inference.pipelines import ModelLoadError
 from inference.safety import ClipScore, NsfwClassifier, SafetyUnavailable, ScoringFailed
 from inference.settings import WorkerSettings
@@ -304,8 +304,13 @@ class Daemon:
         )
         self.http: HealthServer | None = None
         if settings.metrics_port:
-            self.http = HealthServer(self.health, self.metrics, settings.metrics_host, settings.metrics_port)
+            self.http = HealthServer(
+                self._health_report, self.metrics.render, settings.metrics_host, settings.metrics_port
+            )
         self.port: int | None = None
+
+    async def _health_report(self) -> HealthReport:
+        return self.health.report()
 
     def stop(self) -> None:
         """Stop claiming; the running job gets the grace period, then goes back to the queue."""

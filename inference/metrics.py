@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,11 +104,22 @@ class Health:
         return not problems, body
 
 
-class HealthServer:
-    """Serves ``/healthz`` (200 or 503, JSON) and ``/metrics`` on ``host:port``."""
+#: what ``/healthz`` answers: healthy or not, and the JSON body
+HealthReport = tuple[bool, dict[str, Any]]
 
-    def __init__(self, health: Health, metrics: WorkerMetrics, host: str, port: int) -> None:
-        self.health, self.metrics, self.host, self.port = health, metrics, host, port
+
+class HealthServer:
+    """Serves ``/healthz`` (200 or 503, JSON, from ``report``) and ``/metrics`` (``render``) on
+    ``host:port``; the worker and the bot each run one."""
+
+    def __init__(
+        self,
+        report: Callable[[], Awaitable[HealthReport]],
+        render: Callable[[], bytes],
+        host: str,
+        port: int,
+    ) -> None:
+        self.report, self.render, self.host, self.port = report, render, host, port
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
@@ -129,8 +140,8 @@ class HealthServer:
             await self._runner.cleanup()
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        ok, body = self.health.report()
+        ok, body = await self.report()
         return web.json_response(body, status=200 if ok else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
