@@ -195,13 +195,14 @@ async def job(interaction: discord.Interaction, id: app_commands.Range[str, 6, 3
     record = await bot.service.job(id)
     if str(record.guild_id) != str(interaction.guild_id):
         raise UserFacingError(f"I know no job `{id}` in this server.")
-    if record.status is not JobStatus.SUCCEEDED or not record.result:
+    clip = record.clip()
+    if record.status is not JobStatus.SUCCEEDED or clip is None:
         detail = f": {record.error}" if record.error else "."
         await interaction.followup.send(f"Job `{record.id}` is {record.status.value}{detail}", ephemeral=True)
         return
-    kwargs: dict[str, Any] = {"embed": clip_embed(record, record.result), "ephemeral": True}
+    kwargs: dict[str, Any] = {"embed": clip_embed(record, clip), "ephemeral": True}
     try:
-        data = await bot.service.store.get(str(record.result["clip_ref"]))
+        data = await bot.service.store.get(clip.clip_ref)
     except StorageError:
         raise UserFacingError(
             f"The clip of `{record.id}` has expired from storage; re-roll it to make it again."
@@ -209,8 +210,7 @@ async def job(interaction: discord.Interaction, id: app_commands.Range[str, 6, 3
     if len(data) <= interaction.filesize_limit:
         kwargs["file"] = discord.File(io.BytesIO(data), filename=f"reelbot-{record.id}.mp4")
     else:
-        link = record.result.get("clip_url")
-        kwargs["content"] = link or "The clip is larger than this server's upload limit."
+        kwargs["content"] = clip.clip_url or "The clip is larger than this server's upload limit."
     await interaction.followup.send(**kwargs)
 
 

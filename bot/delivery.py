@@ -25,7 +25,7 @@ from bot import messages
 from bot.review_desk import NO_REVIEW_CHANNEL
 from bot.screening import Action
 from bot.views import clip_buttons, status_buttons
-from inference.contract import EventType, JobEvent, JobRecord
+from inference.contract import ClipResult, EventType, JobEvent, JobRecord
 from inference.jobqueue import EventConsumer, JobNotFound
 from inference.storage import BlobNotFound, StorageError
 from inference.video import fit_mp4
@@ -128,14 +128,16 @@ class Deliverer:
         hold = None if approved else await self._judge(job, channel)
         if hold is _REFUSED:
             return  # decided before fetching the clip: a blocked one is never even downloaded
-        result = job.result or {}
+        clip = job.clip()
+        if clip is None:
+            raise DeliveryFailed("the job succeeded without a result")
         limit = self._upload_limit(channel)
-        payload, link = await self._clip_for(result, limit - min(_UPLOAD_MARGIN, limit // 8))
+        payload, link = await self._clip_for(clip, limit - min(_UPLOAD_MARGIN, limit // 8))
         if hold is not None:
             await self._hold(job, hold, payload)
             return
         if payload is None and link is None:
-            size = messages.size(int(result.get("bytes", 0)))
+            size = messages.size(clip.size)
             reason = (
                 f"the clip is {size}, over this server's {messages.size(limit)} upload limit, "
                 "and could not be made small enough; an admin can turn on S3 storage "
@@ -148,7 +150,7 @@ class Deliverer:
         content = messages.finished_line(job, link)
         kwargs: dict[str, Any] = {
             "content": content,
-            "embed": messages.clip_embed(job, result),
+            "embed": messages.clip_embed(job, clip),
             "view": clip_buttons(job.id),
             "nonce": job.id[:25],  # Discord returns the first message for a repeated nonce
             "allowed_mentions": discord.AllowedMentions(users=[discord.Object(int(job.user_id))]),
@@ -169,7 +171,7 @@ class Deliverer:
         or ``_REFUSED`` once a blocked clip has been refused."""
         moderation = self.service.moderation
         config = await moderation.config(job.guild_id)
-        verdict = moderation.check_clip(job.result or {}, config, bool(getattr(channel, "nsfw", False)))
+        verdict = moderation.check_clip(job.clip(), config, bool(getattr(channel, "nsfw", False)))
         if verdict.action is Action.BLOCK:
             await moderation.strike(job.guild_id, job.user_id)
             await self.refuse(job, f"{verdict.reason}, so it was not posted")
@@ -200,13 +202,10 @@ class Deliverer:
             limit = min(limit, self.bot.settings.max_upload_bytes)
         return limit
 
-    async def _clip_for(self, result: dict[str, Any], limit: int) -> tuple[bytes | None, str | None]:
+    async def _clip_for(self, clip: ClipResult, limit: int) -> tuple[bytes | None, str | None]:
         """The clip bytes to attach (re-encoded to fit when needed), or else a link."""
-        ref = result.get("clip_ref")
-        if not ref:
-            return None, None
         try:
-            data = await self.service.store.get(str(ref))
+            data = await self.service.store.get(clip.clip_ref)
         except BlobNotFound:
             return None, None
         except StorageError as exc:
@@ -216,7 +215,7 @@ class Deliverer:
         fitted = await asyncio.to_thread(fit_mp4, data, limit)
         if fitted is not None:
             return fitted, None
-        link = result.get("clip_url") or await self.service.store.url(str(ref))
+        link = clip.clip_url or await self.service.store.url(clip.clip_ref)
         return None, link
 
     async def _edit_status(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import discord
 
 from bot.enhance import Enhancement
-from inference.contract import JobRecord
+from inference.contract import ClipResult, JobRecord
 from inference.jobqueue import Position
 
 BAR_WIDTH = 20
@@ -85,19 +83,17 @@ def enhancement_lines(enhancement: Enhancement) -> str:
     return f"\n**Enhanced prompt**{shortened}:\n> {clip_text(enhancement.prompt, 1500)}"
 
 
-def clip_embed(job: JobRecord, result: dict[str, Any]) -> discord.Embed:
+def clip_embed(job: JobRecord, clip: ClipResult) -> discord.Embed:
     """The card under a finished clip: prompt, seed, model, frames and fps, render time, job id."""
-    prompt = str(result.get("prompt") or job.spec.prompt)
-    embed = discord.Embed(description=clip_text(prompt, 4000), colour=_EMBED_COLOUR)
-    if job.spec.original_prompt and job.spec.original_prompt != prompt:
+    embed = discord.Embed(description=clip_text(clip.prompt or job.spec.prompt, 4000), colour=_EMBED_COLOUR)
+    if job.spec.original_prompt and job.spec.original_prompt != clip.prompt:
         embed.title = "Enhanced prompt"
         embed.add_field(name="Your words", value=clip_text(job.spec.original_prompt, 1000), inline=False)
-    embed.add_field(name="Model", value=str(result.get("model", job.spec.model)))
-    embed.add_field(name="Seed", value=str(result.get("seed", "?")))
-    embed.add_field(name="Frames", value=f"{result.get('frames', '?')} at {result.get('fps', '?')} fps")
-    seconds = result.get("render_seconds")
-    embed.add_field(name="Render time", value=f"{float(seconds):.0f} s" if seconds is not None else "?")
-    if result.get("prompt_shortened"):
+    embed.add_field(name="Model", value=clip.model)
+    embed.add_field(name="Seed", value=str(clip.seed))
+    embed.add_field(name="Frames", value=f"{clip.frames} at {clip.fps:g} fps")
+    embed.add_field(name="Render time", value=f"{clip.render_seconds:.0f} s")
+    if clip.prompt_shortened:
         embed.add_field(name="Note", value="The prompt was shortened to fit the model.", inline=False)
     embed.set_footer(text=f"job {job.id}")
     return embed

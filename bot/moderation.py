@@ -19,7 +19,6 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 from redis.asyncio import Redis
@@ -28,7 +27,7 @@ from bot.bedrock import BedrockClient, BedrockError
 from bot.modconfig import DEFAULT_BLOCK, DEFAULT_REVIEW, Approval, ModerationConfig, ModerationStore
 from bot.screening import ALLOWED, Action, Stage, Verdict
 from bot.wordfilter import Severity, WordList
-from inference.contract import Keys
+from inference.contract import ClipResult, Keys
 from inference.safety import Decision, NsfwClassifier, decide
 
 log = logging.getLogger(__name__)
@@ -122,12 +121,11 @@ class Moderation:
         return _verdict(decide(value, config.thresholds(age_restricted)), value, "image")
 
     @staticmethod
-    def check_clip(result: dict[str, Any], config: ModerationConfig, age_restricted: bool) -> Verdict:
+    def check_clip(clip: ClipResult | None, config: ModerationConfig, age_restricted: bool) -> Verdict:
         """The verdict on a finished clip, from the scores the worker measured."""
-        scores = result.get("nsfw")
-        if not isinstance(scores, dict) or "max" not in scores:
+        if clip is None or clip.nsfw is None:
             return Verdict(Action.REVIEW, "the worker did not check this clip (its output filter is off)")
-        value = float(scores["max"])
+        value = clip.nsfw.max
         return _verdict(decide(value, config.thresholds(age_restricted)), value, "clip")
 
     @staticmethod

@@ -183,6 +183,159 @@ class GenerationSpec:
         )
 
 
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, slots=True)
+class FilterScores:
+    """The output filter's scores of the frames sampled from a clip (the worker measures, the
+    bot judges them with each guild's thresholds)."""
+
+    #: the highest frame score: one explicit frame makes the clip explicit
+    max: float
+    mean: float
+    #: the indices of the frames scored, ascending, and one score per index
+    frames: tuple[int, ...] = ()
+    scores: tuple[float, ...] = ()
+    #: the time the filter took
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        for value in (self.max, self.mean, *self.scores):
+            if not 0.0 <= value <= 1.0:
+                raise ContractError(f"a filter score must be between 0 and 1, not {value}")
+        if len(self.frames) != len(self.scores):
+            raise ContractError("the filter scores need one score per frame scored")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max": self.max,
+            "mean": self.mean,
+            "frames": list(self.frames),
+            "scores": list(self.scores),
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FilterScores:
+        if not isinstance(data, Mapping):
+            raise ContractError("the filter scores must be a JSON object")
+        _no_unknown(data, cls, "filter score")
+        frames, scores = data.get("frames", []), data.get("scores", [])
+        if not isinstance(frames, list) or not isinstance(scores, list):
+            raise ContractError("the filter's frames and scores must be lists")
+        try:
+            return cls(
+                max=_number(data, "max"),
+                mean=_number(data, "mean"),
+                frames=tuple(int(f) for f in frames),
+                scores=tuple(float(s) for s in scores),
+                seconds=_float(data, "seconds", 0.0),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ContractError(f"the filter scores are malformed: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ClipResult:
+    """What a worker made of a succeeded job: the stored clip and how it was rendered.
+
+    Stored in the job record's ``result`` as JSON (the keys are the field names, except
+    ``size``, stored as ``bytes``). The bot reads it through :meth:`JobRecord.clip`.
+    """
+
+    #: the clip's storage reference, and a presigned link when the storage has links
+    clip_ref: str
+    clip_url: str | None
+    #: the MP4's size in bytes
+    size: int
+    model: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+    seed: int
+    steps: int
+    guidance: float
+    #: the prompt the model read (after the worker's own token check)
+    prompt: str
+    prompt_shortened: bool = False
+    render_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    content_type: str = "video/mp4"
+    #: the output filter's scores (None: the worker's filter is off)
+    nsfw: FilterScores | None = None
+
+    def __post_init__(self) -> None:
+        if not self.clip_ref:
+            raise ContractError("a clip result needs the clip's storage reference")
+        if self.size < 0 or self.frames < 1 or self.width < 1 or self.height < 1 or self.fps <= 0:
+            raise ContractError(
+                f"clip result out of range: {self.size} bytes, {self.frames} frames "
+                f"{self.width}x{self.height} at {self.fps} fps"
+            )
+
+    @property
+    def duration(self) -> float:
+        """The clip's length in seconds."""
+        return self.frames / self.fps
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "clip_ref": self.clip_ref,
+            "clip_url": self.clip_url,
+            "content_type": self.content_type,
+            "bytes": self.size,
+            "model": self.model,
+            "frames": self.frames,
+            "fps": self.fps,
+            "width": self.width,
+            "height": self.height,
+            "seed": self.seed,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "prompt": self.prompt,
+            "prompt_shortened": self.prompt_shortened,
+            "render_seconds": self.render_seconds,
+            "encode_seconds": self.encode_seconds,
+        }
+        if self.nsfw is not None:
+            data["nsfw"] = self.nsfw.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ClipResult:
+        """Read a result's JSON object; a missing, unknown or mistyped field raises ContractError."""
+        if not isinstance(data, Mapping):
+            raise ContractError("a clip result must be a JSON object")
+        unknown = set(data) - _RESULT_KEYS
+        if unknown:
+            raise ContractError(f"unknown clip result fields: {sorted(unknown)}")
+        nsfw = data.get("nsfw")
+        return cls(
+            clip_ref=_typed(data, "clip_ref", str),
+            clip_url=_typed(data, "clip_url", str, None),
+            size=_typed(data, "bytes", int),
+            model=_typed(data, "model", str),
+            frames=_typed(data, "frames", int),
+            fps=_number(data, "fps"),
+            width=_typed(data, "width", int),
+            height=_typed(data, "height", int),
+            seed=_typed(data, "seed", int),
+            steps=_typed(data, "steps", int),
+            guidance=_number(data, "guidance"),
+            prompt=_typed(data, "prompt", str),
+            prompt_shortened=_typed(data, "prompt_shortened", bool, False),
+            render_seconds=_float(data, "render_seconds", 0.0),
+            encode_seconds=_float(data, "encode_seconds", 0.0),
+            content_type=_typed(data, "content_type", str, "video/mp4"),
+            nsfw=None if nsfw is None else FilterScores.from_dict(nsfw),
+        )
+
+
+_RESULT_KEYS: Final = (frozenset(ClipResult.__dataclass_fields__) - {"size"}) | {"bytes"}
+
+
 # --------------------------------------------------------------------------- record
 
 
@@ -231,6 +384,17 @@ class JobRecord:
     @property
     def lane(self) -> ModelId:
         return self.spec.model
+
+    def clip(self) -> ClipResult | None:
+        """The typed result of a succeeded job (None before it succeeded).
+
+        The queue stores results as JSON objects it does not look into; this is where the
+        bot reads one.
+
+        Raises:
+            ContractError: the stored result is not a clip result of this contract version.
+        """
+        return None if self.result is None else ClipResult.from_dict(self.result)
 
     def with_status(self, status: JobStatus, actor: Actor, **changes: Any) -> JobRecord:
         """A copy moved to ``status``, after checking the transition is allowed."""
@@ -603,6 +767,19 @@ def _float(data: Mapping[str, Any], key: str, default: float | None = None) -> A
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ContractError(f"field {key!r} must be a number")
     return float(value)
+
+
+def _number(data: Mapping[str, Any], key: str) -> float:
+    value: float | None = _float(data, key)
+    if value is None:
+        raise ContractError(f"required field {key!r} is missing")
+    return value
+
+
+def _no_unknown(data: Mapping[str, Any], kind: Any, what: str) -> None:
+    unknown = set(data) - set(kind.__dataclass_fields__)
+    if unknown:
+        raise ContractError(f"unknown {what} fields: {sorted(unknown)}")
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -27,14 +27,14 @@ from typing import Any, Protocol
 from PIL import Image
 from redis.exceptions import RedisError
 
-from inference.contract import GenerationSpec, ModelId
+from inference.contract import ClipResult, FilterScores, GenerationSpec, ModelId
 from inference.generator import OutOfMemory, Rendered, StepHook
 from inference.images import ImageRejected, decode_image
 from inference.jobqueue.client import JobQueue, Lease
 from inference.jobqueue.worker import JobContext, PermanentJobError, Worker
 from inference.metrics import Health, HealthReport, HealthServer, WorkerMetrics, cuda_memory
 from inference.pipelines import ModelLoadError
-from inference.safety import ClipScore, NsfwClassifier, SafetyUnavailable, ScoringFailed
+from inference.safety import NsfwClassifier, SafetyUnavailable, ScoringFailed
 from inference.settings import WorkerSettings
 from inference.storage import BlobNotFound, BlobStore, StorageError
 from inference.video import VideoError, encode_mp4
@@ -137,29 +137,27 @@ class RenderService:
             if scoring is not None:
                 _drop(scoring)
         self.metrics.steps_per_second.labels(spec.model.value).set(rendered.steps / rendered.render_seconds)
-        result: dict[str, Any] = {
-            "clip_ref": stored.ref,
-            "clip_url": link,
-            "content_type": "video/mp4",
-            "bytes": stored.size,
-            "model": spec.model.value,
-            "frames": int(rendered.frames.shape[0]),
-            "fps": rendered.fps,
-            "width": rendered.width,
-            "height": rendered.height,
-            "seed": rendered.seed,
-            "steps": rendered.steps,
-            "guidance": rendered.guidance,
-            "prompt": rendered.prompt,
-            "prompt_shortened": rendered.prompt_shortened,
-            "render_seconds": round(rendered.render_seconds, 3),
-            "encode_seconds": round(time.monotonic() - started - waited, 3),
-        }
-        if nsfw is not None:
-            result["nsfw"] = nsfw.to_dict()
-        return result
+        result = ClipResult(
+            clip_ref=stored.ref,
+            clip_url=link,
+            size=stored.size,
+            model=spec.model.value,
+            frames=int(rendered.frames.shape[0]),
+            fps=float(rendered.fps),
+            width=rendered.width,
+            height=rendered.height,
+            seed=rendered.seed,
+            steps=rendered.steps,
+            guidance=float(rendered.guidance),
+            prompt=rendered.prompt,
+            prompt_shortened=rendered.prompt_shortened,
+            render_seconds=round(rendered.render_seconds, 3),
+            encode_seconds=round(time.monotonic() - started - waited, 3),
+            nsfw=nsfw,
+        )
+        return result.to_dict()
 
-    async def _score(self, classifier: NsfwClassifier, rendered: Rendered, job_id: str) -> ClipScore:
+    async def _score(self, classifier: NsfwClassifier, rendered: Rendered, job_id: str) -> FilterScores:
         """The output filter's scores for a clip, measured on a thread.
 
         Raises:

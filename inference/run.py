@@ -142,16 +142,16 @@ async def _print_progress(redis: Redis, qs: QueueSettings, job_id: str) -> None:
 
 async def _write_result(queue: JobQueue, store: BlobStore, job_id: str, out: Path) -> int:
     job = await queue.get(job_id)
-    if job.status is not JobStatus.SUCCEEDED or job.result is None:
+    clip = job.clip()
+    if job.status is not JobStatus.SUCCEEDED or clip is None:
         print(f"job {job_id} {job.status}: {job.error or 'no result'}", file=sys.stderr)
         return 1
-    data = await store.get(job.result["clip_ref"])
+    data = await store.get(clip.clip_ref)
     await asyncio.to_thread(out.write_bytes, data)
-    r = job.result
-    note = " (prompt shortened to fit the model)" if r.get("prompt_shortened") else ""
+    note = " (prompt shortened to fit the model)" if clip.prompt_shortened else ""
     print(
-        f"wrote {out}: {r['frames']} frames {r['width']}x{r['height']} at {r['fps']} fps, seed {r['seed']}, "
-        f"rendered in {r['render_seconds']:.1f} s{note}",
+        f"wrote {out}: {clip.frames} frames {clip.width}x{clip.height} at {clip.fps:g} fps, "
+        f"seed {clip.seed}, rendered in {clip.render_seconds:.1f} s{note}",
         file=sys.stderr,
     )
     return 0

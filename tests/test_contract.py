@@ -13,7 +13,9 @@ from inference.contract import (
     CONTRACT_VERSION,
     TRANSITIONS,
     Actor,
+    ClipResult,
     ContractError,
+    FilterScores,
     GenerationSpec,
     JobEvent,
     JobRecord,
@@ -50,7 +52,27 @@ def sample_record() -> JobRecord:
         started_at=1795000010.0,
         finished_at=1795000123.5,
         worker_id="gpu-box-1-4242",
-        result={"clip": "blob:clip-k3v9q2m7x1ab", "frames": 49, "fps": 8},
+        result=sample_result().to_dict(),
+    )
+
+
+def sample_result() -> ClipResult:
+    return ClipResult(
+        clip_ref="redis:clips/k3v9q2m7x1ab.mp4",
+        clip_url=None,
+        size=1_234_567,
+        model="cogvideox-5b-i2v",
+        frames=49,
+        fps=8.0,
+        width=720,
+        height=480,
+        seed=42,
+        steps=50,
+        guidance=6.0,
+        prompt="A honeybee lands on a sunflower at golden hour, slow push-in",
+        render_seconds=88.125,
+        encode_seconds=1.5,
+        nsfw=FilterScores(max=0.25, mean=0.125, frames=(0, 48), scores=(0.0, 0.25), seconds=0.75),
     )
 
 
@@ -215,3 +237,36 @@ def test_contract_module_uses_only_the_standard_library() -> None:
     import sys
 
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_a_succeeded_job_reads_its_clip_as_a_typed_result() -> None:
+    record = JobRecord.from_json(GOLDEN.read_text())
+    assert record.clip() == sample_result()
+    assert record.clip().duration == 49 / 8  # type: ignore[union-attr]
+    assert replace(record, result=None).clip() is None
+    # the stored JSON keeps the worker's key names (``bytes``), and round-trips
+    assert sample_result().to_dict()["bytes"] == 1_234_567
+    assert ClipResult.from_dict(sample_result().to_dict()) == sample_result()
+    assert ClipResult.from_dict(replace(sample_result(), nsfw=None).to_dict()).nsfw is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("clip_ref"), "required field 'clip_ref' is missing"),
+        (lambda d: d.update(clip="blob:x"), r"unknown clip result fields: \['clip'\]"),
+        (lambda d: d.update(frames="49"), "field 'frames' must be int"),
+        (lambda d: d.update(fps=None), "required field 'fps' is missing"),
+        (lambda d: d.update(frames=0), "clip result out of range"),
+        (lambda d: d["nsfw"].update(max=1.5), "between 0 and 1"),
+        (lambda d: d["nsfw"].update(frames=[0]), "one score per frame"),
+        (lambda d: d["nsfw"].update(extra=1), r"unknown filter score fields"),
+        (lambda d: d.update(nsfw=[0.1]), "filter scores must be a JSON object"),
+    ],
+)
+def test_a_malformed_clip_result_is_a_contract_error(mutate, message: str) -> None:
+    data = json.loads(GOLDEN.read_text())
+    mutate(data["result"])
+    record = JobRecord.from_json(json.dumps(data))  # the queue stores results without reading them
+    with pytest.raises(ContractError, match=message):
+        record.clip()

@@ -100,15 +100,16 @@ async def test_text_and_image_jobs_become_playable_clips(
     for enqueued, model in ((t2v, ModelId.COGVIDEOX_5B), (i2v, ModelId.COGVIDEOX_5B_I2V)):
         done = await queue.get(enqueued.job.id)
         assert done.status is JobStatus.SUCCEEDED, done.error
-        assert done.result is not None
-        info = probe_mp4(await store.get(done.result["clip_ref"]))
+        clip = done.clip()  # the typed result the bot reads
+        assert clip is not None
+        info = probe_mp4(await store.get(clip.clip_ref))
         assert (info.frames, info.width, info.height, info.fps) == (9, 96, 64, 8.0)
         assert (info.codec, info.pix_fmt, info.faststart) == ("h264", "yuv420p", True)
         assert info.metadata["reelbot_job_id"] == done.id
         assert info.metadata["reelbot_model"] == model.value
-        assert info.metadata["reelbot_seed"] == str(done.result["seed"])
-        assert done.result["bytes"] == info.size_bytes and done.result["clip_url"] is None
-    assert (await queue.get(t2v.job.id)).result["seed"] == 5  # type: ignore[index]
+        assert info.metadata["reelbot_seed"] == str(clip.seed)
+        assert (clip.size, clip.clip_url, clip.frames, clip.fps) == (info.size_bytes, None, 9, 8.0)
+    assert (await queue.get(t2v.job.id)).clip().seed == 5  # type: ignore[union-attr]
 
 
 async def test_progress_events_arrive_in_order(

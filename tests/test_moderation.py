@@ -14,6 +14,7 @@ from bot.bedrock import BedrockClient, ClientOptions
 from bot.modconfig import Approval, ModerationStore
 from bot.moderation import COOLDOWN_STRIKES, WATCH_STRIKES, Guardrail, Moderation
 from bot.screening import Action, Stage, Verdict
+from inference.contract import ClipResult, FilterScores
 from inference.jobqueue import JobQueue
 from tests.bedrock_double import BedrockDouble
 
@@ -92,12 +93,17 @@ async def test_clip_thresholds_decide(
     moderation: Moderation, score: float, age_restricted: bool, action: Action
 ) -> None:
     config = await moderation.config("g")
-    verdict = moderation.check_clip({"nsfw": {"max": score}}, config, age_restricted)
+    clip = ClipResult(
+        clip_ref="redis:clips/x.mp4", clip_url=None, size=1, model="cogvideox-2b", frames=9, fps=8.0,
+        width=96, height=64, seed=1, steps=2, guidance=6.0, prompt="a cat",
+        nsfw=FilterScores(max=score, mean=score / 2),
+    )  # fmt: skip
+    verdict = moderation.check_clip(clip, config, age_restricted)
     assert verdict.action is action
 
 
 async def test_a_clip_the_worker_did_not_score_goes_to_a_moderator(moderation: Moderation) -> None:
-    verdict = moderation.check_clip({}, await moderation.config("g"), False)
+    verdict = moderation.check_clip(None, await moderation.config("g"), False)
     assert verdict.action is Action.REVIEW and "output filter is off" in verdict.reason
 
 

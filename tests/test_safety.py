@@ -233,7 +233,7 @@ async def serve_one(queue: JobQueue, store: RedisBlobStore, models: Any, **chang
     assert await asyncio.wait_for(daemon.run(burst=True), timeout=120) == 0
     done = await queue.get(enqueued.job.id)
     assert done.status is JobStatus.SUCCEEDED, done.error
-    assert done.result is not None
+    assert done.result is not None and done.clip() is not None  # a valid typed result
     return done.result
 
 
