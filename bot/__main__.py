@@ -1,7 +1,7 @@
-"""``python -m bot`` is the ``reelbot`` command."""
+"""``python -m bot`` is the ``reelbot`` command (``inference/cli.py``)."""
 
 import sys
 
-from bot.cli import main
+from inference.cli import main
 
 sys.exit(main())

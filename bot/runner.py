@@ -14,14 +14,14 @@ import importlib.util
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bot.settings import BotSettings
 from inference.contract import ModelId
 from inference.jobqueue import JobQueue, QueueSettings, check_server, connect
-from inference.jobqueue.localredis import RedisServer, ping
+from inference.jobqueue.localredis import local_redis
 from inference.settings import WorkerSettings
 from inference.storage import store_for
 
@@ -29,21 +29,6 @@ log = logging.getLogger(__name__)
 
 #: seconds between worker restarts, doubling up to the last
 _BACKOFF = (2.0, 5.0, 15.0, 60.0)
-
-
-@contextlib.asynccontextmanager
-async def local_redis(environ: Mapping[str, str], data_dir: Path) -> AsyncIterator[None]:
-    """Start a redis-server on 127.0.0.1:6379 when REDIS_URL is unset and none answers."""
-    server = None
-    if "REDIS_URL" not in environ and not ping(6379):
-        # once, at start-up, before anything else runs on the loop
-        server = RedisServer(data_dir.resolve() / "redis", 6379).start()  # noqa: ASYNC240
-        log.info("started a local redis-server on 127.0.0.1:6379 (data in %s)", server.data_dir)
-    try:
-        yield
-    finally:
-        if server is not None:
-            server.stop()
 
 
 async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings) -> int:

@@ -530,7 +530,7 @@ def installed_closure(extra: str) -> set[str]:
 
 
 def module_file(name: str) -> Path | None:
-    """The source file of one of our modules (``bot.cli``), or None for anything else."""
+    """The source file of one of our modules (``inference.cli``), or None for anything else."""
     base = ROOT.joinpath(*name.split("."))
     for path in (base / "__init__.py", base.with_suffix(".py")):
         if path.is_file():
@@ -612,10 +612,10 @@ def third_party_imports(packages: tuple[str, ...], entry_points: tuple[str, ...]
 @pytest.mark.parametrize(
     ("extra", "packages", "entry_points"),
     [
-        # the bot image: all of bot/, and what it loads of inference/
-        ("bot", ("bot",), ()),
-        # the worker image: all of inference/, and the reelbot command that starts it
-        ("inference", ("inference",), ("bot.cli",)),
+        # the bot image: all of bot/, what it loads of inference/, and the reelbot command that starts it
+        ("bot", ("bot",), ("inference.cli",)),
+        # the worker image: all of inference/ (the reelbot command, inference/cli.py, included)
+        ("inference", ("inference",), ()),
     ],
 )
 def test_each_image_installs_every_package_its_code_imports(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from inference.cli import main
 from inference.jobqueue import JobQueue, QueueSettings
 from tests.conftest import make_job
 
@@ -80,13 +80,16 @@ def test_cli_explains_an_unreachable_redis() -> None:
     assert "cannot reach Redis" in out.stderr and "REDIS_URL" in out.stderr
 
 
-def test_reelbot_run_without_a_token_says_how_to_get_one() -> None:
+# the command lives in inference/cli.py; these two subcommands still reach the bot and its settings
+@pytest.mark.parametrize("command", ["run", "bot"])
+def test_reelbot_run_and_bot_without_a_token_say_how_to_get_one(command: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
-    assert "DISCORD_TOKEN is not set" in done.stderr and "discord.com/developers/applications" in done.stderr
+    assert done.stderr.startswith("reelbot: cannot start: DISCORD_TOKEN is not set")
+    assert "discord.com/developers/applications" in done.stderr
 
 
 async def test_queue_serve_reaps_expired_leases_and_stops_on_sigint(queue: JobQueue) -> None:

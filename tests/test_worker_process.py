@@ -20,7 +20,7 @@ from inference.video import probe_mp4
 from tests.conftest import make_job
 from tests.test_daemon import events_of
 
-REELBOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+REELBOT = [sys.executable, "-c", "import sys; from inference.cli import main; sys.exit(main())"]
 
 
 def env_for(settings: QueueSettings, **extra: str) -> dict[str, str]:

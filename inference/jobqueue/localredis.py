@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: The settings Reelbot needs (docs/REDIS.md): AOF every second, never evict a job.
 DURABLE_ARGS = (
@@ -76,6 +81,28 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             os.kill(self.process.pid, sig)
             self.process.wait(timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def local_redis(environ: Mapping[str, str], data_dir: Path) -> AsyncIterator[None]:
+    """Start a redis-server on 127.0.0.1:6379 when REDIS_URL is unset and none answers.
+
+    For ``reelbot run`` and ``reelbot queue serve`` on one box; the server is stopped on exit.
+
+    Raises:
+        FileNotFoundError: one is needed and redis-server is not installed.
+        RuntimeError: it did not start in time.
+    """
+    server = None
+    if "REDIS_URL" not in environ and not ping(6379):
+        # once, at start-up, before anything else runs on the loop
+        server = RedisServer(data_dir.resolve() / "redis", 6379).start()  # noqa: ASYNC240
+        log.info("started a local redis-server on 127.0.0.1:6379 (data in %s)", server.data_dir)
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def ping(port: int, host: str = "127.0.0.1") -> bool:
