@@ -102,6 +102,30 @@ async def fetch_image(
     return await asyncio.to_thread(_accept, data, max_pixels, aspect, send)
 
 
+class ImageFetcher:
+    """Downloads and checks attachments with one HTTP session and the deployment's settings."""
+
+    def __init__(self, allowed_origins: Sequence[str], max_bytes: int) -> None:
+        self.allowed_origins, self.max_bytes = tuple(allowed_origins), max_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __call__(self, attachment: AttachmentInfo, aspect: tuple[int, int]) -> AcceptedImage:
+        """See :func:`fetch_image`."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return await fetch_image(
+            self._session,
+            attachment,
+            allowed_origins=self.allowed_origins,
+            max_bytes=self.max_bytes,
+            aspect=aspect,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
 # ------------------------------------------------------------------------- the URL
 
 

@@ -208,6 +208,19 @@ def member_policy(
     return MemberPolicy(limits, weight, tuple(t.role_name or t.role_id for t in tiers))
 
 
+def guild_config_from(raw: Mapping[str, str]) -> GuildConfig:
+    """The limit settings in a guild's settings hash (the moderation settings share it)."""
+    overrides: dict[str, int | bool] = {}
+    tiers: dict[str, Tier] = {}
+    for key, value in raw.items():
+        kind, _, name = key.partition(":")
+        if kind == "limit" and name in ENV_NAMES:
+            overrides[name] = bool(int(value)) if name == "exempt_moderators" else int(value)
+        elif kind == "tier":
+            tiers[name] = Tier.from_json(value)
+    return GuildConfig(overrides, tiers, raw.get("option:enhance"))
+
+
 class GuildConfigStore:
     """Reads and writes guild settings in Redis."""
 
@@ -216,16 +229,7 @@ class GuildConfigStore:
 
     async def load(self, guild_id: str) -> GuildConfig:
         raw: dict[str, str] = await self.redis.hgetall(self.keys.guild_config(guild_id))  # type: ignore[assignment]
-        overrides: dict[str, int | bool] = {}
-        tiers: dict[str, Tier] = {}
-        enhance = raw.get("option:enhance")
-        for key, value in raw.items():
-            kind, _, name = key.partition(":")
-            if kind == "limit" and name in ENV_NAMES:
-                overrides[name] = bool(int(value)) if name == "exempt_moderators" else int(value)
-            elif kind == "tier":
-                tiers[name] = Tier.from_json(value)
-        return GuildConfig(overrides, tiers, enhance)
+        return guild_config_from(raw)
 
     async def set_limits(self, guild_id: str, changes: Mapping[str, int | bool]) -> None:
         """Store admin values (checked first); nothing is stored when one is out of range."""

@@ -1,4 +1,4 @@
-"""What the bot says about limits: refusals, /limits, /settings show. Pure functions, no I/O.
+"""What the bot says about limits: refusals and /limits. Pure functions, no I/O.
 
 Every refusal names the limit, its numbers and when the member can try again, as a
 Discord timestamp each reader sees in their own time zone.
@@ -7,11 +7,9 @@ Discord timestamp each reader sees in their own time zone.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
-from bot.guildconfig import GuildConfig, GuildLimits, MemberPolicy
-from bot.messages import relative
-from bot.modconfig import ModerationConfig
+from bot.fmt import relative
+from bot.guildconfig import MemberPolicy
 from inference.jobqueue import Allowance, Limit, LimitReached
 
 NOTHING_CHANGED = "Nothing you had queued was changed."
@@ -132,71 +130,4 @@ def allowance_text(allowance: Allowance, policy: MemberPolicy) -> str:
         lines.append(f"• This server's queue: {allowance.guild_waiting} of {lim.guild_queue} waiting.")
     if policy.tiers:
         lines.append(f"Your roles with their own limits: {', '.join(policy.tiers)}.")
-    return "\n".join(lines)
-
-
-_LABELS: Mapping[str, str] = {
-    "rate": "Videos per member per period",
-    "rate_minutes": "Period, in minutes",
-    "active": "Videos waiting or rendering per member",
-    "member_daily": "Clips per member per day",
-    "guild_daily": "Clips for the server per day",
-    "guild_queue": "Videos waiting for the server",
-    "strikes": "Refusals in a row before a cooldown",
-    "cooldown_seconds": "First cooldown, in seconds (doubles, up to an hour)",
-    "exempt_moderators": "Moderators exempt",
-}
-
-
-def settings_text(defaults: GuildLimits, config: GuildConfig, blocked: int) -> str:
-    """``/settings show``: every effective value, and where it comes from."""
-    effective = config.limits(defaults)
-    lines = ["**Limits** (0 = no limit; days are UTC days)"]
-    for name, label in _LABELS.items():
-        value = getattr(effective, name)
-        shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-        source = "set here" if name in config.overrides else "default"
-        lines.append(f"• {label}: **{shown}** ({source}) `{name}`")
-    if config.tiers:
-        lines.append("**Role tiers** (a member gets the most generous of their tiers)")
-        for tier in config.tiers.values():
-            parts = [
-                f"{name} {getattr(tier, name)}"
-                for name in ("rate", "active", "member_daily")
-                if getattr(tier, name) is not None
-            ]
-            if tier.weight != 1:
-                parts.append(f"queue weight {tier.weight:g}")
-            if tier.exempt:
-                parts.append("exempt")
-            lines.append(f"• <@&{tier.role_id}>: {', '.join(parts) or 'no changes'}")
-    else:
-        lines.append("**Role tiers**: none. Add one with `/settings tier`.")
-    lines.append(f"**Blocked members**: {blocked}. See them with `/blocklist show`.")
-    return "\n".join(lines)
-
-
-def moderation_text(config: ModerationConfig) -> str:
-    """``/settings show``: the moderation settings in effect."""
-
-    def channel(value: str | None) -> str:
-        return f"<#{value}>" if value else "none"
-
-    def pct(value: float) -> str:
-        return f"{value * 100:.0f} %"
-
-    role = f"<@&{config.moderator_role}>" if config.moderator_role else "none (Manage Messages only)"
-    where = ", ".join(f"<#{c}>" for c in config.channels) or "every channel"
-    lines = [
-        "**Moderation**",
-        f"• Review channel: {channel(config.review_channel)}; mod-log channel: {channel(config.log_channel)}",
-        f"• Moderator role: {role}",
-        f"• Approval before generation: **{config.before_generation.value}**; "
-        f"before posting: **{config.before_posting.value}**",
-        f"• Image and clip filter: flag from {pct(config.review_at)}, refuse from {pct(config.block_at)} "
-        f"(age-restricted channels: {pct(config.adult_review_at)} / {pct(config.adult_block_at)})",
-        f"• Word list additions: {len(config.words_block)} refused, {len(config.words_review)} reviewed, "
-        f"{len(config.words_allow)} exceptions (plus the default list). Change them with `/settings words`.",
-        f"• /video works in: {where}",
-    ]
     return "\n".join(lines)

@@ -15,25 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.audit import AuditLog
-from bot.errors import UserFacingError
-from bot.guildconfig import GuildConfig, GuildConfigStore, GuildLimits, MemberPolicy, Tier, member_policy
+from bot.errors import Refused
+from bot.guildconfig import GuildConfig, GuildConfigStore, GuildLimits, MemberPolicy, Tier
 from bot.limit_messages import refusal_text
+from bot.requests import Member
 from inference.contract import JobStatus
 from inference.jobqueue import Allowance, JobNotFound, JobQueue, Limit, LimitReached
 
 log = logging.getLogger(__name__)
 
 MAX_REASON = 300
-
-
-@dataclass(frozen=True, slots=True)
-class Requester:
-    """Who is asking, as the limits see them."""
-
-    guild_id: str
-    user_id: str
-    role_ids: tuple[str, ...] = ()
-    moderator: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +46,22 @@ class LimitsService:
 
     # ---------------------------------------------------------------- members
 
-    async def policy(self, who: Requester) -> MemberPolicy:
-        """The limits and queue weight that apply to this member now."""
-        config = await self.config.load(who.guild_id)
-        return member_policy(self.defaults, config, who.role_ids, who.moderator)
-
-    async def check(self, who: Requester, lane: str) -> MemberPolicy:
+    async def check(self, who: Member, policy: MemberPolicy, lane: str) -> None:
         """Refuse early, before slow work, when the member's next video would be refused.
 
         Raises:
-            UserFacingError: the refusal, with its numbers and when to try again.
+            Refused: the refusal, with its numbers and when to try again.
         """
-        policy = await self.policy(who)
         try:
             await self.queue.check(who.guild_id, who.user_id, policy.limits)
         except LimitReached as refusal:
-            raise UserFacingError(await self.explain(refusal, who, policy, lane), reason="limit") from None
-        return policy
+            raise Refused(await self.explain(refusal, who, policy, lane), reason="limit") from None
 
-    async def allowance(self, who: Requester) -> tuple[Allowance, MemberPolicy]:
-        policy = await self.policy(who)
-        return await self.queue.allowance(who.guild_id, who.user_id, policy.limits), policy
+    async def allowance(self, who: Member, policy: MemberPolicy) -> Allowance:
+        """What the member may still do (reads only)."""
+        return await self.queue.allowance(who.guild_id, who.user_id, policy.limits)
 
-    async def explain(self, refusal: LimitReached, who: Requester, policy: MemberPolicy, lane: str) -> str:
+    async def explain(self, refusal: LimitReached, who: Member, policy: MemberPolicy, lane: str) -> str:
         """The member's message for a refusal, with an estimate of when to try again where
         the limit itself cannot say (a job finishing, the queue draining)."""
         retry_at = refusal.retry_at
@@ -88,7 +72,7 @@ class LimitsService:
             retry_at = time.time() + stats.job_seconds / max(stats.workers, 1)
         return refusal_text(refusal, retry_at, policy.limits.rate_period)
 
-    async def _first_finish(self, who: Requester) -> float | None:
+    async def _first_finish(self, who: Member) -> float | None:
         """When the member's earliest active job should finish, if anyone can tell."""
         ids: set[str] = await self.queue.redis.smembers(  # type: ignore[assignment]
             self.queue.keys.member_active(who.guild_id, who.user_id)

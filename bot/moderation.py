@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 COOLDOWN_STRIKES, COOLDOWN_WINDOW, COOLDOWN_SECONDS = 3, 24 * 3600, 3600
 WATCH_STRIKES, WATCH_WINDOW = 5, 7 * 24 * 3600
-#: appeals a member may send per UTC day
-APPEALS_PER_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +78,8 @@ class Moderation:
 
     # ------------------------------------------------------------------ prompts
 
-    async def __call__(self, text: str, guild_id: str, stage: Stage) -> Verdict:
-        """Screen a prompt (a :class:`bot.screening.PromptScreen`)."""
-        config = await self.config(guild_id)
+    async def __call__(self, text: str, config: ModerationConfig, stage: Stage) -> Verdict:
+        """Screen a prompt (a :class:`bot.screening.PromptScreen`) with the guild's settings."""
         words = self.words.extended(config.words_block, config.words_review, config.words_allow)
         match = words.check(text)
         if match is not None and match.severity is Severity.BLOCK:
@@ -163,22 +160,16 @@ class Moderation:
         rows: list[tuple[str, float]] = await self.redis.zrangebyscore(  # type: ignore[assignment]
             key, now - WATCH_WINDOW, "+inf", withscores=True
         )
-        times = [float(score) for _, score in rows]
-        recent = [t for t in times if t > now - COOLDOWN_WINDOW]
-        cooldown = None
-        if len(recent) >= COOLDOWN_STRIKES and recent[-1] + COOLDOWN_SECONDS > now:
-            cooldown = recent[-1] + COOLDOWN_SECONDS
-        return Standing(cooldown, len(times) >= WATCH_STRIKES, len(times))
+        return standing_from([float(score) for _, score in rows], now)
 
-    async def spend_appeal(self, guild_id: str, user_id: str) -> bool:
-        """Count one appeal; False when the member has used today's."""
-        day = int(time.time() // 86400)
-        key = self.keys.appeals(guild_id, user_id, day)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 2 * 86400)
-            used, _ = await pipe.execute()
-        return int(used) <= APPEALS_PER_DAY
+
+def standing_from(strikes: list[float], now: float) -> Standing:
+    """A member's standing from the times of their strikes within ``WATCH_WINDOW``."""
+    recent = [t for t in strikes if t > now - COOLDOWN_WINDOW]
+    cooldown = None
+    if len(recent) >= COOLDOWN_STRIKES and max(recent) + COOLDOWN_SECONDS > now:
+        cooldown = max(recent) + COOLDOWN_SECONDS
+    return Standing(cooldown, len(strikes) >= WATCH_STRIKES, len(strikes))
 
 
 def _verdict(decision: Decision, score: float, what: str) -> Verdict:

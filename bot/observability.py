@@ -9,7 +9,8 @@ Metrics (``/metrics`` on ``REELBOT_BOT_METRICS_HOST:REELBOT_BOT_METRICS_PORT``):
 - ``reelbot_bot_queue_depth{lane,guild}`` and ``reelbot_bot_queue_oldest_wait_seconds{lane}``,
   sampled every ``SAMPLE_SECONDS``; ``reelbot_bot_workers{lane}``: live workers.
 
-``/healthz`` is 200 while the bot is connected to Discord and Redis answers, else 503.
+``/healthz`` is 200 while the bot is connected to Discord, Redis answers and its background
+loops (delivery, reaping) run, else 503 with the problems listed.
 With ``REELBOT_CLOUDWATCH_NAMESPACE`` set, the total queue depth and the jobs rendering are
 published every minute as ``QueueDepth`` and ``RunningJobs`` (dimension ``Deployment`` = the
 key namespace): the AWS deployment scales its GPU workers on them, down to zero.
@@ -50,7 +51,10 @@ class BotMetrics:
         )
         self.refusals = Counter("reelbot_bot_refusals", "Requests refused, by reason", ["reason"], registry=r)
         self.deliveries = Counter(
-            "reelbot_bot_deliveries", "Finished clips: posted, held, refused", ["outcome"], registry=r
+            "reelbot_bot_deliveries",
+            "Finished clips: posted, held, refused; events set aside",
+            ["outcome"],
+            registry=r,
         )
         self.discord_errors = Counter(
             "reelbot_bot_discord_errors", "Discord API errors, by HTTP status", ["status"], registry=r
@@ -109,8 +113,11 @@ class Observer:
         port: int = 9109,
         cloudwatch_namespace: str = "",
         cloudwatch: Any = None,
+        problems: Callable[[], list[str]] = list,
     ) -> None:
         self.queue, self.metrics, self.connected = queue, metrics, connected
+        #: what else is wrong (background loops that are not running)
+        self.problems = problems
         self.host, self.port = host, port
         self.cloudwatch_namespace = cloudwatch_namespace
         self._cloudwatch = cloudwatch
@@ -199,8 +206,8 @@ class Observer:
             await asyncio.sleep(seconds)
 
     async def report(self) -> HealthReport:
-        """Healthy while connected to Discord and Redis answers."""
-        problems = []
+        """Healthy while connected to Discord, Redis answers and every background loop runs."""
+        problems = list(self.problems())
         if not self.connected():
             problems.append("not connected to Discord")
         try:

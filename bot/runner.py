@@ -33,12 +33,9 @@ _BACKOFF = (2.0, 5.0, 15.0, 60.0)
 
 async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: QueueSettings) -> int:
     """The bot alone (``reelbot bot``), until SIGINT/SIGTERM."""
-    from bot.app import ReelBot, point_at, run_until_stopped
+    from bot.app import point_at, run_until_stopped
+    from bot.compose import compose
     from bot.enhance import Enhancer
-    from bot.limits import LimitsService
-    from bot.prompting import PromptService
-    from bot.reviews import ReviewStore
-    from bot.service import VideoService
 
     token = bot_settings.require_token()
     point_at(bot_settings)
@@ -48,13 +45,17 @@ async def run_bot(bot_settings: BotSettings, worker: WorkerSettings, queue: Queu
         store = store_for(worker, queue)
         try:
             jobs = JobQueue(redis, queue)
-            limits = LimitsService(jobs, bot_settings.limits)
             enhancer = await Enhancer.start(bot_settings.enhance, redis, jobs.keys)
-            moderation = await start_moderation(bot_settings, redis, jobs.keys, enhancer)
-            reviews = ReviewStore(redis, jobs.keys)
-            prompts = PromptService(enhancer, reviews, limits.config, store, moderation)
-            service = VideoService(jobs, store, deployment_models(worker), limits, prompts, moderation)
-            bot = ReelBot(bot_settings, service)
+            classifier, guardrail = await filter_parts(bot_settings, enhancer)
+            bot = compose(
+                bot_settings,
+                jobs,
+                store,
+                models=deployment_models(worker),
+                enhancer=enhancer,
+                classifier=classifier,
+                guardrail=guardrail,
+            )
             try:
                 return await run_until_stopped(bot, token)
             finally:
@@ -85,9 +86,9 @@ async def run_box(
                 await supervisor
 
 
-async def start_moderation(settings: BotSettings, redis: Any, keys: Any, enhancer: Any) -> Any:
-    """The content filter: the word list, the image classifier, and Bedrock Guardrails if set."""
-    from bot.moderation import Guardrail, Moderation
+async def filter_parts(settings: BotSettings, enhancer: Any) -> tuple[Any, Any]:
+    """The content filter's parts: the image classifier, and Bedrock Guardrails if set."""
+    from bot.moderation import Guardrail
     from inference.safety import NsfwClassifier, SafetyUnavailable
 
     try:
@@ -101,7 +102,7 @@ async def start_moderation(settings: BotSettings, redis: Any, keys: Any, enhance
             log.warning("REELBOT_GUARDRAIL_ID is set but there are no AWS credentials; Guardrails are off")
         else:
             guardrail = Guardrail(enhancer.client, settings.guardrail_id, settings.guardrail_version)
-    return Moderation(redis, keys, classifier, guardrail)
+    return classifier, guardrail
 
 
 def deployment_models(worker: WorkerSettings) -> list[ModelId]:

@@ -1,6 +1,6 @@
 """Where prompts are screened before they reach the queue: the member's words and the enhanced text.
 
-A screen looks at one text for one guild and says whether it may go on, with the reason
+A screen looks at one text with one guild's settings and says whether it may go on, with the reason
 when not. The bot screens twice: the member's own prompt (or their edit of an enhanced one),
 and again the enhanced prompt, because a model's output is untrusted text too. The bot's
 screen is :class:`bot.moderation.Moderation` (the word list, and Bedrock Guardrails when
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.modconfig import ModerationConfig
 
 
 class Stage(StrEnum):
@@ -52,11 +55,11 @@ ALLOWED = Verdict(Action.ALLOW)
 
 
 class PromptScreen(Protocol):
-    """Anything that can judge a prompt for a guild."""
+    """Anything that can judge a prompt with a guild's moderation settings."""
 
-    async def __call__(self, text: str, guild_id: str, stage: Stage) -> Verdict: ...
+    async def __call__(self, text: str, config: ModerationConfig, stage: Stage) -> Verdict: ...
 
 
-async def allow_all(text: str, guild_id: str, stage: Stage) -> Verdict:
+async def allow_all(text: str, config: ModerationConfig, stage: Stage) -> Verdict:
     """The screen when none is configured: every text passes."""
     return ALLOWED

@@ -657,8 +657,17 @@ class Keys:
 
     # the bot's own records
     def posts(self, job_id: str) -> str:
-        """Hash: the Discord messages the bot made for a job (status, clip); expires with the job."""
+        """Hash: the bot's notes on a job: its status and clip messages, what the filter flagged,
+        and what became of the clip (posted, held, refused, rejected, deleted); expires with the job."""
         return f"{self.prefix}posts:{job_id}"
+
+    def dead_events(self) -> str:
+        """Stream: job events the bot set aside after they kept failing, for operators (trimmed)."""
+        return f"{self.prefix}events:dead"
+
+    def notices(self, guild_id: str) -> str:
+        """Hash: problems the bot told a guild's admins about, by kind, so each is told once (expires)."""
+        return f"{self.prefix}notices:{guild_id}"
 
     def member_jobs(self, guild_id: str, user_id: str) -> str:
         """Sorted set: a member's recent job ids by submit time, for /queue (expires)."""
@@ -690,7 +699,7 @@ class Keys:
         """Stream: who changed settings, blocked members or decided reviews (trimmed)."""
         return f"{self.prefix}audit:{guild_id}"
 
-    # prompt enhancement (bot/enhance.py, bot/reviews.py)
+    # prompt enhancement (bot/enhance.py, bot/features/drafts)
     def enhance_cache(self, digest: str) -> str:
         """String: an enhanced prompt (JSON) for a digest of prompt, image, model and budget (expires)."""
         return f"{self.prefix}enhance:cache:{digest}"
@@ -699,11 +708,11 @@ class Keys:
         """String counter: a member's enhancer calls in one rate window (expires)."""
         return f"{self.prefix}enhance:rate:{guild_id}:{user_id}:{window}"
 
-    def review(self, review_id: str) -> str:
-        """String: a /video request waiting for its member to review the enhanced prompt (expires)."""
-        return f"{self.prefix}review:{review_id}"
+    def draft(self, draft_id: str) -> str:
+        """String: a /video request waiting for its member to decide on the enhanced prompt (expires)."""
+        return f"{self.prefix}draft:{draft_id}"
 
-    # moderation (bot/moderation.py, bot/approvals.py)
+    # moderation (bot/moderation.py, bot/features/approvals)
     def approval(self, approval_id: str) -> str:
         """Hash: a request or clip waiting for a moderator, and the decision once made (expires)."""
         return f"{self.prefix}approval:{approval_id}"

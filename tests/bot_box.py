@@ -23,13 +23,9 @@ from PIL import Image
 
 from bot.app import ReelBot, point_at
 from bot.bedrock import BedrockClient, ClientOptions
+from bot.compose import Parts, compose
 from bot.enhance import Enhancer, EnhanceSettings
-from bot.limits import LimitsService
 from bot.modconfig import ModerationStore
-from bot.moderation import Moderation
-from bot.prompting import PromptService
-from bot.reviews import ReviewStore
-from bot.service import VideoService
 from bot.settings import BotSettings
 from inference.contract import ModelId
 from inference.daemon import Daemon
@@ -98,14 +94,23 @@ class Box:
             await asyncio.wait_for(self.serving, 30)
         self.worker = self.serving = None
 
+    @property
+    def parts(self) -> Parts:
+        """The running bot's parts."""
+        assert self.bot is not None, "start the bot first"
+        return self.bot.parts
+
     async def start_bot(self) -> ReelBot:
-        limits = LimitsService(self.queue, self.settings.limits)
-        moderation = Moderation(self.queue.redis, self.queue.keys, self.classifier)
-        enhancer = self.enhancer or Enhancer(EnhanceSettings(), self.queue.redis, self.queue.keys, None)
-        reviews = ReviewStore(self.queue.redis, self.queue.keys)
-        prompts = PromptService(enhancer, reviews, limits.config, self.store, self.screen or moderation)
-        service = VideoService(self.queue, self.store, list(self.models), limits, prompts, moderation)
-        self.bot = ReelBot(self.settings, service, guild_ready_timeout=0.05)
+        self.bot = compose(
+            self.settings,
+            self.queue,
+            self.store,
+            models=list(self.models),
+            enhancer=self.enhancer or Enhancer(EnhanceSettings(), self.queue.redis, self.queue.keys, None),
+            classifier=self.classifier,
+            screen=self.screen,
+            guild_ready_timeout=0.05,
+        )
         self.bot_task = asyncio.create_task(self.bot.start(self.double.token))
         await asyncio.wait_for(self.bot.wait_until_ready(), 30)
         return self.bot
@@ -138,14 +143,11 @@ class Box:
         )
 
 
-@pytest.fixture
-async def box(
-    restore_discord_urls: None,
-    queue: JobQueue,
-    settings: QueueSettings,
-    models: Any,
-    classifier: NsfwClassifier,
+@contextlib.asynccontextmanager
+async def open_box(
+    queue: JobQueue, settings: QueueSettings, models: Any, classifier: Any
 ) -> AsyncIterator[Box]:
+    """A community on ``queue`` (the shared Redis, or a private one a test controls)."""
     async with DiscordDouble() as double:
         guild = double.add_guild("makers")
         channel = double.add_channel(guild, "videos")
@@ -181,6 +183,18 @@ async def box(
             await asyncio.wait_for(world.stop_bot(), 20)
             await world.stop_worker()
             await store.aclose()
+
+
+@pytest.fixture
+async def box(
+    restore_discord_urls: None,
+    queue: JobQueue,
+    settings: QueueSettings,
+    models: Any,
+    classifier: NsfwClassifier,
+) -> AsyncIterator[Box]:
+    async with open_box(queue, settings, models, classifier) as world:
+        yield world
 
 
 async def enhancer_for(
@@ -223,3 +237,26 @@ def png_declaring(width: int, height: int) -> bytes:
 
 def reply_text(interaction: Any) -> str:
     return "\n".join(str(m.content) for m in interaction.followups)
+
+
+async def answered(box: Box, interaction: Any, timeout: float = 30) -> str:
+    await box.double.wait_for(lambda: bool(interaction.followups or interaction.responses[1:]), timeout)
+    return reply_text(interaction)
+
+
+async def moderated(box: Box, **settings: Any) -> int:
+    """Give the guild a review channel (returned) and a log channel, and change ``settings``."""
+    review = box.double.add_channel(box.guild, "mod-queue")
+    log = box.double.add_channel(box.guild, "mod-log")
+    text = await box.ask(box.admin, "settings moderation", review_channel=review, log_channel=log, **settings)
+    assert "Changed" in text, text
+    box.log_channel = log  # type: ignore[attr-defined]
+    return review
+
+
+async def review_message(box: Box, channel: int, timeout: float = 60) -> Any:
+    return await box.double.wait_for_message(channel, lambda m: bool(m.components), timeout)
+
+
+def buttons(message: Any) -> list[str]:
+    return [c["custom_id"] for row in message.components for c in row["components"]]

@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import time
 
 import discord
 import pytest
 from PIL import Image
 
+from bot.jobs import ClipState
 from inference.contract import JobStatus, ModelId
 from inference.video import probe_mp4
 from tests.bot_box import Box, png, png_declaring, reply_text
+from tests.discord_double.world import ATTACH_FILES
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -93,7 +96,7 @@ async def test_a_replayed_interaction_makes_one_job(box: Box) -> None:
     await box.double.replay(interaction)
     await box.double.wait_for(lambda: len(interaction.followups) >= 1, 10)
     await asyncio.sleep(1.0)
-    jobs = await box.bot.service.member_jobs(str(box.guild), str(box.member))  # type: ignore[union-attr]
+    jobs = await box.parts.jobs.member_jobs(str(box.guild), str(box.member))
     finished = [m for m in box.double.messages(box.channel) if m.attachments]
     assert len(jobs) + len(finished) == 1
 
@@ -264,22 +267,33 @@ async def test_remix_form_and_delete_by_the_requester(box: Box) -> None:
     assert box.double.violations == []
 
 
-async def test_a_missing_permission_is_reported_once(box: Box, caplog: pytest.LogCaptureFixture) -> None:
-    box.double.fail_next("POST", "/channels/*/messages", 403, times=4, code=50013)
+async def test_a_channel_the_bot_cannot_post_in_is_refused_early_or_reported_to_admins_once(box: Box) -> None:
+    await box.stop_worker()
     ids = []
     for prompt in ("first", "second"):
         interaction = await box.video(prompt=prompt)
         await box.double.wait_for(lambda i=interaction: bool(i.followups), 10)
-        assert "missing permission" in reply_text(interaction)
         ids.append(reply_text(interaction).split("`")[1])
+    log = box.double.add_channel(box.guild, "mod-log")
+    assert "Changed" in await box.ask(box.admin, "settings moderation", log_channel=log)
+    box.double.deny_bot(box.channel, ATTACH_FILES)  # an admin takes Attach Files away
+    refused = await box.ask(box.member, "video", prompt="third")
+    assert "I am missing Attach Files" in refused and "Queued" not in refused  # known at once: nothing queued
+    box.start_worker()
     for job_id in ids:
-        for _ in range(100):
-            if (await box.queue.get(job_id)).status.terminal:
-                break
-            await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # the deliveries are attempted and refused
-    reports = [r for r in caplog.records if "missing permission in channel" in r.getMessage()]
-    assert len(reports) == 1 and "Attach Files" in reports[0].getMessage()
+        await box.double.wait_for_async(lambda j=job_id: _undeliverable(box, j), 90)
+    told = [m for m in box.double.messages(log) if "For this server's admins" in m.content]
+    assert len(told) == 1 and "Attach Files" in told[0].content and f"<#{box.channel}>" in told[0].content
+    problems = [e for e in await box.parts.audit.recent(str(box.guild)) if e.action == "problem"]
+    assert len(problems) == 1
+    assert "Attach Files" in await box.ask(box.admin, "settings show")
+    quota = await box.queue.redis.hgetall(box.queue.keys.quota(str(box.guild), int(time.time() // 86400)))
+    assert int(quota.get("used", 0)) == 0  # neither clip was charged
+    assert box.double.violations == []
+
+
+async def _undeliverable(box: Box, job_id: str) -> bool:
+    return (await box.parts.jobs.notes(job_id)).clip_state is ClipState.UNDELIVERABLE
 
 
 async def test_discord_server_errors_delay_a_clip_but_do_not_lose_it(box: Box) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.enhance import FALLBACK_NOTES
-from bot.prompting import FILTERED_ENHANCEMENT
+from bot.modconfig import ModerationConfig
+from bot.pipeline import FILTERED_ENHANCEMENT
 from bot.screening import Action, Stage, Verdict
 from tests.bedrock_double import BedrockDouble
 from tests.bot_box import Box, enhancer_for, png, reply_text
@@ -83,13 +84,13 @@ async def test_review_generate_queues_the_enhanced_prompt_once(ebox: Box) -> Non
     (embed,) = message.embeds
     assert embed["title"] == "Enhanced prompt" and embed["description"] == RICH
     assert custom_ids(message) == [
-        f"reelbot:review-go:{review_id}",
-        f"reelbot:review-edit:{review_id}",
-        f"reelbot:review-orig:{review_id}",
+        f"reelbot:draft-go:{review_id}",
+        f"reelbot:draft-edit:{review_id}",
+        f"reelbot:draft-orig:{review_id}",
     ]
 
     # a double click: both presses reach the bot before it removes the buttons
-    button = f"reelbot:review-go:{review_id}"
+    button = f"reelbot:draft-go:{review_id}"
     presses = [await ebox.double.click(ebox.channel, message.id, button, ebox.member) for _ in range(2)]
     await ebox.double.wait_for(lambda: all(p.responses for p in presses), 10)
     go, again = sorted(presses, key=lambda p: p.responses[0]["type"], reverse=True)
@@ -99,23 +100,21 @@ async def test_review_generate_queues_the_enhanced_prompt_once(ebox: Box) -> Non
     assert go.responses[0]["type"] == 7 and message.components == []  # the buttons are gone
     assert again.responses[0]["type"] == 4
     assert "expired or was already used" in again.responses[0]["data"]["content"]
-    assert len(await ebox.bot.service.member_jobs(str(ebox.guild), str(ebox.member))) == 1  # type: ignore[union-attr]
+    assert len(await ebox.parts.jobs.member_jobs(str(ebox.guild), str(ebox.member))) == 1
     assert ebox.double.violations == []
 
 
 async def test_review_edit_opens_a_form_with_the_enhanced_text_and_renders_the_edit(ebox: Box) -> None:
     message, review_id = await review(ebox)
 
-    opened = await ebox.double.click(
-        ebox.channel, message.id, f"reelbot:review-edit:{review_id}", ebox.member
-    )
+    opened = await ebox.double.click(ebox.channel, message.id, f"reelbot:draft-edit:{review_id}", ebox.member)
     await ebox.double.wait_for(lambda: bool(opened.responses), 10)
     modal = opened.responses[0]
-    assert modal["type"] == 9 and modal["data"]["custom_id"] == f"reelbot:review-form:{review_id}"
+    assert modal["type"] == 9 and modal["data"]["custom_id"] == f"reelbot:draft-form:{review_id}"
     assert RICH in str(modal["data"])
     edited = RICH.replace("purple coneflower", "red poppy")
     submitted = await ebox.double.submit_modal(
-        ebox.channel, f"reelbot:review-form:{review_id}", {"prompt": edited}, ebox.member, ebox.guild
+        ebox.channel, f"reelbot:draft-form:{review_id}", {"prompt": edited}, ebox.member, ebox.guild
     )
     job = await ebox.queue.get(queued_id((await answered(ebox, submitted)).content))
 
@@ -126,7 +125,7 @@ async def test_review_edit_opens_a_form_with_the_enhanced_text_and_renders_the_e
 async def test_review_use_original_renders_the_members_words(ebox: Box) -> None:
     message, review_id = await review(ebox)
 
-    chose = await ebox.double.click(ebox.channel, message.id, f"reelbot:review-orig:{review_id}", ebox.member)
+    chose = await ebox.double.click(ebox.channel, message.id, f"reelbot:draft-orig:{review_id}", ebox.member)
     job = await ebox.queue.get(queued_id((await answered(ebox, chose)).content))
 
     assert job.spec.prompt == "a bee" and job.spec.original_prompt is None
@@ -137,9 +136,9 @@ async def test_review_use_original_renders_the_members_words(ebox: Box) -> None:
 async def test_only_the_member_who_asked_can_decide_a_review(ebox: Box) -> None:
     message, review_id = await review(ebox)
 
-    stranger = await ebox.double.click(ebox.channel, message.id, f"reelbot:review-go:{review_id}", ebox.other)
+    stranger = await ebox.double.click(ebox.channel, message.id, f"reelbot:draft-go:{review_id}", ebox.other)
     await ebox.double.wait_for(lambda: bool(stranger.responses), 10)
-    owner = await ebox.double.click(ebox.channel, message.id, f"reelbot:review-go:{review_id}", ebox.member)
+    owner = await ebox.double.click(ebox.channel, message.id, f"reelbot:draft-go:{review_id}", ebox.member)
     job = await ebox.queue.get(queued_id((await answered(ebox, owner)).content))
 
     assert "Only the member who asked" in stranger.responses[0]["data"]["content"]
@@ -150,7 +149,7 @@ async def test_an_image_review_keeps_the_image_for_the_job(ebox: Box, bedrock: B
     picture = ebox.double.host_attachment("meadow.png", png(640, 360, "green"), "image/png")
     message, review_id = await review(ebox, "make the grass move", image=picture)
 
-    go = await ebox.double.click(ebox.channel, message.id, f"reelbot:review-go:{review_id}", ebox.member)
+    go = await ebox.double.click(ebox.channel, message.id, f"reelbot:draft-go:{review_id}", ebox.member)
     job = await ebox.queue.get(queued_id((await answered(ebox, go)).content))
 
     assert bedrock.requests[0].images and bedrock.requests[0].images[0][0] == "jpeg"
@@ -164,12 +163,12 @@ async def test_a_refused_generate_gives_the_review_back(ebox: Box) -> None:
     first = await ebox.video(prompt="something else", enhance="off")
     queued_id((await answered(ebox, first)).content)
 
-    refused = await ebox.double.click(ebox.channel, message.id, f"reelbot:review-go:{review_id}", ebox.member)
+    refused = await ebox.double.click(ebox.channel, message.id, f"reelbot:draft-go:{review_id}", ebox.member)
     await ebox.double.wait_for(lambda: bool(refused.followups), 10)
 
     assert "1 video" in reply_text(refused)
-    assert await ebox.bot.service.prompts.reviews.get(review_id) is not None  # type: ignore[union-attr]
-    assert custom_ids(message)[0] == f"reelbot:review-go:{review_id}"  # the buttons are back
+    assert await ebox.parts.drafts.get(review_id) is not None
+    assert custom_ids(message)[0] == f"reelbot:draft-go:{review_id}"  # the buttons are back
 
 
 async def test_the_guild_default_comes_from_settings(ebox: Box) -> None:
@@ -210,7 +209,7 @@ async def test_the_screen_runs_on_the_members_words_and_again_on_the_enhanced_pr
 ) -> None:
     seen: list[tuple[str, Stage]] = []
 
-    async def screen(text: str, guild_id: str, stage: Stage) -> Verdict:
+    async def screen(text: str, config: ModerationConfig, stage: Stage) -> Verdict:
         seen.append((text, stage))
         return Verdict(Action.BLOCK, "it mentions wasps") if "wasp" in text else Verdict(Action.ALLOW)
 

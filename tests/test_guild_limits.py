@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from bot.features.settings.texts import settings_text
 from bot.guildconfig import (
     GuildConfig,
     GuildConfigStore,
@@ -15,7 +16,7 @@ from bot.guildconfig import (
     limits_from_env,
     member_policy,
 )
-from bot.limit_messages import refusal_text, settings_text
+from bot.limit_messages import refusal_text
 from inference.jobqueue import JobQueue, Limit, LimitReached, QueueFull
 
 

@@ -51,7 +51,7 @@ async def test_100_concurrent_videos_from_one_member_queue_exactly_the_allowed_n
         assert text.endswith("Nothing you had queued was changed.")
     assert any("cooldown" in text for text in refused)  # 98 refusals in a row start one
     # the member's two queued jobs are untouched, and another member is not affected
-    assert len(await box.bot.service.member_jobs(str(box.guild), str(box.member))) == 2  # type: ignore[union-attr]
+    assert len(await box.parts.jobs.member_jobs(str(box.guild), str(box.member))) == 2
     assert (await box.ask(box.other, "video", prompt="my turn")).startswith("Queued `")
     assert box.double.violations == []
 
@@ -122,7 +122,7 @@ async def test_settings_need_manage_server_and_survive_a_restart(box: Box) -> No
         assert (await box.ask(box.member, "video", prompt=f"take {i}")).startswith("Queued")
     third = await box.ask(box.member, "video", prompt="take 3")
     assert "You have asked for 2 videos in the last 30 minutes" in third and TIMESTAMP.search(third)
-    entries = await box.bot.service.limits.audit.recent(str(box.guild))  # type: ignore[union-attr]
+    entries = await box.parts.audit.recent(str(box.guild))
     assert [e.action for e in entries] == ["limits", "limits"]  # the refused attempt changed nothing
     assert entries[-1].actor_id == str(box.admin)
     assert box.double.violations == []
@@ -143,7 +143,7 @@ async def test_blocked_members_are_refused_with_the_reason(box: Box) -> None:
     assert "blocked you" in await box.ask(box.member, "limits")
     assert "Unblocked" in await box.ask(box.moderator, "blocklist remove", member=box.member)
     assert (await box.ask(box.member, "video", prompt="after the unblock")).startswith("Queued")
-    entries = await box.bot.service.limits.audit.recent(str(box.guild))  # type: ignore[union-attr]
+    entries = await box.parts.audit.recent(str(box.guild))
     assert [(e.action, e.target) for e in entries[:2]] == [
         ("unblock", str(box.member)),
         ("block", str(box.member)),

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import boto3
 import pytest
 
-from bot.approvals import ApprovalStore, Kind, Pending, approval_id
 from bot.bedrock import BedrockClient, ClientOptions
-from bot.modconfig import Approval, ModerationStore
+from bot.features.approvals.store import ApprovalStore, Kind, Pending, approval_id
+from bot.modconfig import Approval, ModerationConfig, ModerationStore
 from bot.moderation import COOLDOWN_STRIKES, WATCH_STRIKES, Guardrail, Moderation
 from bot.screening import Action, Stage, Verdict
 from inference.contract import ClipResult, FilterScores
@@ -35,9 +35,10 @@ async def bedrock() -> AsyncIterator[BedrockDouble]:
 async def test_the_default_list_blocks_and_flags_and_lets_ordinary_prompts_through(
     moderation: Moderation,
 ) -> None:
-    blocked = await moderation("hardcore p0rn", "g", Stage.MEMBER)
-    flagged = await moderation("a n a k e d man on a beach", "g", Stage.MEMBER)
-    fine = await moderation("a classic car passes an assassin bug in Scunthorpe", "g", Stage.MEMBER)
+    config = ModerationConfig()
+    blocked = await moderation("hardcore p0rn", config, Stage.MEMBER)
+    flagged = await moderation("a n a k e d man on a beach", config, Stage.MEMBER)
+    fine = await moderation("a classic car passes an assassin bug in Scunthorpe", config, Stage.MEMBER)
 
     assert blocked.action is Action.BLOCK and "porn*" in blocked.reason
     assert flagged.action is Action.REVIEW and "naked" in flagged.reason
@@ -50,10 +51,11 @@ async def test_a_guilds_additions_and_exceptions_apply_to_that_guild_only(
     store = ModerationStore(queue.redis, queue.keys)
     await store.change("g1", {"words_block": ["spiders"], "words_allow": ["sexy beast"]})
 
-    assert (await moderation("a room of spiders", "g1", Stage.MEMBER)).action is Action.BLOCK
-    assert (await moderation("a room of spiders", "g2", Stage.MEMBER)).action is Action.ALLOW
-    assert (await moderation("the film sexy beast", "g1", Stage.MEMBER)).action is Action.ALLOW
-    assert (await moderation("the film sexy beast", "g2", Stage.MEMBER)).action is Action.REVIEW
+    g1, g2 = await store.load("g1"), await store.load("g2")
+    assert (await moderation("a room of spiders", g1, Stage.MEMBER)).action is Action.BLOCK
+    assert (await moderation("a room of spiders", g2, Stage.MEMBER)).action is Action.ALLOW
+    assert (await moderation("the film sexy beast", g1, Stage.MEMBER)).action is Action.ALLOW
+    assert (await moderation("the film sexy beast", g2, Stage.MEMBER)).action is Action.REVIEW
 
 
 async def test_bedrock_guardrails_block_on_top_of_the_word_list(
@@ -64,10 +66,10 @@ async def test_bedrock_guardrails_block_on_top_of_the_word_list(
     moderation = Moderation(queue.redis, queue.keys, None, Guardrail(client, "gr-123", "2"))
     bedrock.verdict("GUARDRAIL_INTERVENED")
 
-    refused = await moderation("a knight swings a sword", "g", Stage.ENHANCED)
-    passed = await moderation("a knight swings a sword", "g", Stage.ENHANCED)
+    refused = await moderation("a knight swings a sword", ModerationConfig(), Stage.ENHANCED)
+    passed = await moderation("a knight swings a sword", ModerationConfig(), Stage.ENHANCED)
     bedrock.fail_next(403, "AccessDeniedException")
-    outage = await moderation("a knight swings a sword", "g", Stage.ENHANCED)
+    outage = await moderation("a knight swings a sword", ModerationConfig(), Stage.ENHANCED)
     client.close()
 
     assert refused.action is Action.BLOCK and "violence (content)" in refused.reason
@@ -119,9 +121,23 @@ async def test_repeated_blocks_lead_to_a_cooldown_then_to_review_of_everything(
     assert Moderation.needs_approval(Approval.OFF, Verdict(Action.ALLOW), standings[-1])
 
 
-async def test_appeals_are_limited_per_day(moderation: Moderation) -> None:
-    allowed = [await moderation.spend_appeal("g", "u") for _ in range(4)]
-    assert allowed == [True, True, True, False]
+async def test_appeals_are_limited_per_day_and_sending_one_twice_spends_one(queue: JobQueue) -> None:
+    store = ApprovalStore(queue.redis, queue.keys)
+    refusals = []
+    for n in range(5):
+        job = f"job{n:04d}ab"
+        refusals.append(
+            await store.open(
+                Pending(approval_id(Kind.APPEAL, job), Kind.APPEAL, "g", "c", "u", job, "x", state="draft")
+            )
+        )
+    twice = await asyncio.gather(store.send_appeal(refusals[0]), store.send_appeal(refusals[0]))
+    later = [await store.send_appeal(r) for r in refusals[1:]]
+    assert sorted(twice) == ["already", "sent"]  # a double click spends one appeal
+    assert later == ["sent", "sent", "spent", "spent"]
+    assert (await store.get(refusals[3].id)).state == "draft"  # type: ignore[union-attr]
+    await store.withdraw_appeal(refusals[2])  # its card could not be posted: the appeal is given back
+    assert await store.send_appeal(refusals[3]) == "sent"
 
 
 async def test_two_moderators_clicking_at_once_100_times_make_exactly_one_decision_each_time(

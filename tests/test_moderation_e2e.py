@@ -6,36 +6,13 @@ two moderators at once, a restart, appeals, escalation, and blocked clips never 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from tests.bot_box import Box, png, reply_text
+from bot.jobs import ClipState
+from tests.bot_box import Box, answered, buttons, moderated, png, reply_text, review_message
 
 pytestmark = pytest.mark.timeout(180)
-
-
-async def answered(box: Box, interaction: Any, timeout: float = 30) -> str:
-    await box.double.wait_for(lambda: bool(interaction.followups or interaction.responses[1:]), timeout)
-    return reply_text(interaction)
-
-
-async def moderated(box: Box, **settings: Any) -> int:
-    """Give the guild a review channel (returned) and a log channel, and change ``settings``."""
-    review = box.double.add_channel(box.guild, "mod-queue")
-    log = box.double.add_channel(box.guild, "mod-log")
-    text = await box.ask(box.admin, "settings moderation", review_channel=review, log_channel=log, **settings)
-    assert "Changed" in text, text
-    box.log_channel = log  # type: ignore[attr-defined]
-    return review
-
-
-async def review_message(box: Box, channel: int, timeout: float = 60) -> Any:
-    return await box.double.wait_for_message(channel, lambda m: bool(m.components), timeout)
-
-
-def buttons(message: Any) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
 
 
 async def test_every_request_waits_for_approval_then_renders_and_is_posted(box: Box) -> None:
@@ -110,7 +87,7 @@ async def test_clicks_are_checked_when_they_happen(box: Box) -> None:
             "Manage Messages permission or this server's moderator role"
             in refused.responses[0]["data"]["content"]
         )
-    assert (await box.bot.reviews.approvals.get(f"r{job_id}")).state == "pending"  # type: ignore[union-attr]
+    assert (await box.parts.approvals.get(f"r{job_id}")).state == "pending"  # type: ignore[union-attr]
     box.double.give_role(box.guild, box.other, role)
     allowed = await box.double.click(review, card.id, approve, box.other)
     await box.double.wait_for(lambda: bool(allowed.followups), 20)
@@ -168,8 +145,9 @@ async def test_a_blocked_clip_is_never_posted(box: Box) -> None:
     assert not any(
         a["filename"].endswith(".mp4") for m in box.double.messages(box.channel) for a in m.attachments
     )
-    posts = await box.bot.service.posts(job_id)  # type: ignore[union-attr]
-    assert "clip" not in posts and "not posted" in posts["failed"]
+    notes = await box.parts.jobs.notes(job_id)
+    assert notes.clip_message is None and "not posted" in (notes.failed or "")
+    assert notes.clip_state is ClipState.REFUSED
 
 
 async def test_a_flagged_clip_waits_behind_a_spoiler_and_is_posted_once_approved(box: Box) -> None:

@@ -70,7 +70,7 @@ async def test_metrics_count_commands_refusals_and_deliveries_and_health_tells_t
 
     assert healthy == (200, {"status": "ok", "problems": []})
     assert 'reelbot_bot_commands_total{command="video"} 2.0' in metrics
-    assert 'reelbot_bot_refusals_total{reason="other"} 1.0' in metrics
+    assert 'reelbot_bot_refusals_total{reason="model"} 1.0' in metrics
     assert 'reelbot_bot_deliveries_total{outcome="posted"} 1.0' in metrics
     assert 'reelbot_bot_workers{lane="cogvideox-5b"} 1.0' in metrics
 

@@ -233,11 +233,12 @@ class JobQueue:
             raise JobNotFound(job_id)
         return JobRecord.from_fields(fields)
 
-    async def position(self, job_id: str) -> Position | None:
+    async def position(self, job_id: str, stats: LaneStats | None = None) -> Position | None:
         """Jobs ahead of a queued job and its ETA; None when it is no longer queued.
 
         The estimate replays the fair round-robin with equal weights, so it is exact for
-        equal weights and approximate otherwise.
+        equal weights and approximate otherwise. ``stats`` (the lane's workers and seconds
+        per job, read moments ago) saves a round trip.
 
         Raises:
             JobNotFound: no such job.
@@ -248,7 +249,8 @@ class JobQueue:
         if reply[0] != "ok":
             return None
         ahead, lane_depth = int(reply[1]), int(reply[2])
-        stats = await self.lane_stats(str(reply[3]))
+        if stats is None or stats.lane != str(reply[3]):
+            stats = await self.lane_stats(str(reply[3]))
         eta = None
         if stats.workers:
             rounds = math.floor(ahead / stats.workers)

@@ -68,6 +68,19 @@ class EventConsumer:
                 return taken
         return await self._xread(">", int(block_seconds * 1000))
 
+    async def pending(self) -> list[Delivery]:
+        """This consumer's entries read but not acknowledged yet (oldest first), then, once per
+        consumer, entries another consumer left pending for longer than ``claim_idle``."""
+        entries = await self._xread("0", None)
+        if self._backlog:
+            self._backlog = False
+            entries += await self._take_abandoned()
+        return entries
+
+    async def new(self, block_seconds: float) -> list[Delivery]:
+        """Entries no consumer of the group has read yet, waiting up to ``block_seconds``."""
+        return await self._xread(">", max(1, int(block_seconds * 1000)))
+
     async def ack(self, ids: Sequence[str]) -> None:
         """Acknowledge handled entries; they will not be delivered again."""
         if ids:

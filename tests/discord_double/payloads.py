@@ -74,15 +74,21 @@ def member_payload(world: World, member: Member, *, with_user: bool = True) -> d
     return payload
 
 
-def channel_payload(channel: Channel, *, permissions: int | None = None) -> dict[str, Any]:
-    """A guild text channel object (``permissions`` is set inside interactions)."""
+def channel_payload(
+    channel: Channel, *, permissions: int | None = None, bot_user_id: int | None = None
+) -> dict[str, Any]:
+    """A guild text channel object (``permissions`` is set inside interactions); with
+    ``bot_user_id``, a member overwrite carries what the channel denies the bot."""
+    overwrites = []
+    if channel.bot_denied and bot_user_id is not None:
+        overwrites.append({"id": str(bot_user_id), "type": 1, "allow": "0", "deny": str(channel.bot_denied)})
     payload: dict[str, Any] = {
         "id": str(channel.id),
         "type": 0,
         "guild_id": str(channel.guild_id),
         "name": channel.name,
         "position": channel.position,
-        "permission_overwrites": [],
+        "permission_overwrites": overwrites,
         "nsfw": channel.nsfw,
         "parent_id": None,
         "topic": None,
@@ -137,7 +143,7 @@ def guild_payload(world: World, guild: Guild, *, gateway: bool) -> dict[str, Any
             large=False,
             unavailable=False,
             member_count=len(guild.members),
-            channels=[channel_payload(c) for c in guild.channels.values()],
+            channels=[channel_payload(c, bot_user_id=world.bot_user_id) for c in guild.channels.values()],
             members=[_gateway_member(world, m) for m in guild.members.values()],
             threads=[],
             voice_states=[],

@@ -36,6 +36,8 @@ class Pipeline:
     violations: list[str]
     requests: list[RecordedRequest]
     take_fault: Callable[[str, str, str | None], Fault | None]
+    #: called with each request the double served (test hooks)
+    after: Callable[[RecordedRequest], None] = lambda record: None
 
     async def serve(self, request: web.Request) -> web.Response:
         """Handle one REST request end to end."""
@@ -64,7 +66,9 @@ class Pipeline:
             if error.violation:
                 self.violations.append(error.violation)
             return self._reply(record, error.status, error.body(), headers)
-        return self._reply(record, status, body, headers)
+        reply = self._reply(record, status, body, headers)
+        self.after(record)
+        return reply
 
     def _authenticate(self, request: web.Request, route: Route, method: str, path: str) -> None:
         """Bot routes need ``Authorization: Bot <token>``; webhook-token routes need nothing."""

@@ -14,7 +14,7 @@ from .messages import MessageWriter
 from .payloads import channel_payload, guild_payload, message_payload, stored_command, user_payload
 from .routing import Call, Reply, Route
 from .rules import DiscordError
-from .world import EPHEMERAL, Message, World
+from .world import ATTACH_FILES, EPHEMERAL, SEND_MESSAGES, VIEW_CHANNEL, Message, World
 
 NONCE_WINDOW_S = 5 * 60.0  # Discord dedups on nonce "within the past few minutes"
 APPLICATION_FLAGS = (1 << 19) | (1 << 23)  # GATEWAY_MESSAGE_CONTENT_LIMITED, APPLICATION_COMMAND_BADGE
@@ -122,8 +122,15 @@ class BotApi:
             )
         return channel_id
 
+    def _require(self, call: Call, needed: int) -> None:
+        """A 403 Missing Permissions when the channel denies the bot what ``call`` needs."""
+        channel = self.world.channel(call.int_param("channel_id"))
+        if channel is not None and channel.bot_denied & needed:
+            raise DiscordError(403, 50013, "Missing Permissions")
+
     def _message(self, call: Call) -> Message:
         channel_id = self._channel_id(call)
+        self._require(call, VIEW_CHANNEL)
         message = self.world.find_message(channel_id, call.int_param("message_id"))
         if message is None or message.flags & EPHEMERAL:  # ephemeral ones exist only for their user
             raise DiscordError(404, 10008, violation=f"{call.method} {call.path}: unknown or deleted message")
@@ -133,7 +140,7 @@ class BotApi:
         """A channel object."""
         channel = self.world.channel(self._channel_id(call))
         assert channel is not None
-        return 200, channel_payload(channel)
+        return 200, channel_payload(channel, bot_user_id=self.world.bot_user_id)
 
     async def get_guild(self, call: Call) -> Reply:
         """A guild object."""
@@ -145,6 +152,7 @@ class BotApi:
     async def create_message(self, call: Call) -> Reply:
         """Post a message; a repeated ``nonce`` with ``enforce_nonce`` returns the first message."""
         channel_id = self._channel_id(call)
+        self._require(call, VIEW_CHANNEL | SEND_MESSAGES | (ATTACH_FILES if call.uploads else 0))
         body: dict[str, Any] = call.body or {}
         nonce = body.get("nonce")
         now = self.world.clock.now()

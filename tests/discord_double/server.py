@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from .faults import Fault
 from .gateway import Gateway, Session
 from .interactions import (
     APPLICATION_COMMAND,
+    AUTOCOMPLETE,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     command_data,
@@ -60,6 +61,7 @@ class DiscordDouble:
         self.violations: list[str] = []
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        self._hooks: list[tuple[Fault, bool, Callable[[RecordedRequest], None]]] = []
         self._writer = MessageWriter(self.world, "", upload_limit)
         self.gateway = Gateway(token, self._ready_payload, self._guild_creates, self.violations.append)
         self._runner: web.AppRunner | None = None
@@ -87,7 +89,14 @@ class DiscordDouble:
         bot = BotApi(self.world, self._writer, self.gateway_url)
         router = Router(bot.routes() + InteractionApi(self.world, self._writer).routes())
         self._pipeline = Pipeline(
-            router, self.spec, self.token, self.clock, self.violations, self.requests, self._take_fault
+            router,
+            self.spec,
+            self.token,
+            self.clock,
+            self.violations,
+            self.requests,
+            self._take_fault,
+            self._after,
         )
 
     async def stop(self) -> None:
@@ -162,6 +171,32 @@ class DiscordDouble:
             self.gateway.dispatch("CHANNEL_CREATE", channel_payload(channel))
         return channel.id
 
+    def deny_bot(self, channel_id: int, permissions: int) -> None:
+        """Deny the bot ``permissions`` in one channel (a member overwrite; 0 lifts it), as an admin
+        would in the channel's settings: sent as CHANNEL_UPDATE, reflected in interactions'
+        ``app_permissions``, and enforced on the channel's messages with 403 Missing Permissions."""
+        channel = self.world.channel(channel_id)
+        if channel is None:
+            raise ValueError(f"no channel {channel_id}")
+        channel.bot_denied = permissions
+        if self.gateway.session is not None:
+            payload = channel_payload(channel, bot_user_id=self.world.bot_user_id)
+            self.gateway.dispatch("CHANNEL_UPDATE", payload)
+
+    def after_request(
+        self,
+        method: str,
+        path_pattern: str,
+        callback: Callable[[RecordedRequest], None],
+        *,
+        with_files: bool = False,
+    ) -> None:
+        """Call ``callback`` once, right after the double has served the next matching request
+        (and before its reply reaches the bot): e.g. to stop a service while a clip is posted."""
+        self._hooks.append(
+            (Fault(method.upper(), path_pattern, 0, 1, 0.0, None, False), with_files, callback)
+        )
+
     def add_member(self, guild_id: int, name: str = "member", *, moderator: bool = False) -> int:
         """Create a user in a guild; ``moderator`` gives them a role with MANAGE_MESSAGES."""
         return self.world.add_member(guild_id, name, moderator).user_id
@@ -196,6 +231,11 @@ class DiscordDouble:
 
     # -- interactions -------------------------------------------------------------------------------
 
+    def _bot_permissions(self, channel_id: int) -> int:
+        """What the bot may do in a channel: its role's permissions less the channel's denials."""
+        channel = self.world.channel(channel_id)
+        return BOT_PERMISSIONS & ~(channel.bot_denied if channel is not None else 0)
+
     def _upload_limit(self, guild_id: int) -> int:
         """The guild's per-file limit, as interactions report it in ``attachment_size_limit``."""
         return self.world.upload_limit(guild_id, self.upload_limit)
@@ -216,7 +256,7 @@ class DiscordDouble:
         options: dict[str, Any] | None = None,
         *,
         attachments: dict[str, dict[str, Any]] | None = None,
-        app_permissions: int = BOT_PERMISSIONS,
+        app_permissions: int | None = None,
     ) -> Interaction:
         """Dispatch a chat-input command as INTERACTION_CREATE; options are typed per the registered command.
 
@@ -235,7 +275,7 @@ class DiscordDouble:
             channel_id,
             user_id,
             data,
-            app_permissions=app_permissions,
+            app_permissions=self._bot_permissions(channel_id) if app_permissions is None else app_permissions,
             upload_limit=self._upload_limit(guild_id),
         )
         return await self._dispatch(interaction)
@@ -254,7 +294,7 @@ class DiscordDouble:
             channel_id,
             user_id,
             data,
-            app_permissions=BOT_PERMISSIONS,
+            app_permissions=self._bot_permissions(channel_id),
             upload_limit=self._upload_limit(channel.guild_id),
             message=message,
         )
@@ -272,7 +312,28 @@ class DiscordDouble:
             channel_id,
             user_id,
             data,
-            app_permissions=BOT_PERMISSIONS,
+            app_permissions=self._bot_permissions(channel_id),
+            upload_limit=self._upload_limit(guild_id),
+        )
+        return await self._dispatch(interaction)
+
+    async def autocomplete(
+        self, guild_id: int, channel_id: int, user_id: int, name: str, options: dict[str, Any], focused: str
+    ) -> Interaction:
+        """Dispatch an autocomplete request for the option ``focused`` of a command (its partial
+        value in ``options``); the bot answers with choices (response type 8)."""
+        data = command_data(self.world, guild_id, name, options, None)
+        for option in data["options"]:
+            if option["name"] == focused:
+                option["focused"] = True
+        interaction = new_interaction(
+            self.world,
+            AUTOCOMPLETE,
+            guild_id,
+            channel_id,
+            user_id,
+            data,
+            app_permissions=self._bot_permissions(channel_id),
             upload_limit=self._upload_limit(guild_id),
         )
         return await self._dispatch(interaction)
@@ -301,6 +362,20 @@ class DiscordDouble:
                     f"condition not met within {timeout} s; violations so far: {self.violations}"
                 )
             await asyncio.sleep(0.01)
+
+    async def wait_for_async(self, predicate: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+        """Poll until the coroutine ``predicate()`` returns true (e.g. a Redis read).
+
+        Raises:
+            TimeoutError: it stayed false for ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while not await predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"condition not met within {timeout} s; violations so far: {self.violations}"
+                )
+            await asyncio.sleep(0.02)
 
     async def wait_for_message(
         self, channel_id: int, predicate: Callable[[Message], bool], timeout: float = 10
@@ -394,6 +469,15 @@ class DiscordDouble:
         if self._pipeline is None:
             raise web.HTTPServiceUnavailable()
         return await self._pipeline.serve(request)
+
+    def _after(self, record: RecordedRequest) -> None:
+        """Run the first hook that matches a request the double just served."""
+        for hook in self._hooks:
+            match, with_files, callback = hook
+            if match.matches(record.method, record.path, record.route) and (record.files or not with_files):
+                self._hooks.remove(hook)
+                callback(record)
+                return
 
     def _take_fault(self, method: str, path: str, template: str | None) -> Fault | None:
         """The first planned fault matching this request, used up by one."""

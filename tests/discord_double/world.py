@@ -102,6 +102,8 @@ class Channel:
     position: int = 0
     #: an age-restricted channel
     nsfw: bool = False
+    #: permissions a member overwrite denies the bot here (``deny_bot``)
+    bot_denied: int = 0
 
 
 @dataclass

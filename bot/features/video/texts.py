@@ -1,26 +1,17 @@
-"""What the bot says: status lines, progress bars, the clip embed. Pure functions, no I/O."""
+"""What the video feature says: status lines, progress bars, the clip card. Pure functions, no I/O."""
 
 from __future__ import annotations
 
 import discord
 
 from bot.enhance import Enhancement
+from bot.fmt import clip_text, relative
+from bot.jobs import ClipState, JobNotes
 from inference.contract import ClipResult, JobRecord
 from inference.jobqueue import Position
 
 BAR_WIDTH = 20
-MAX_CONTENT = 2000
 _EMBED_COLOUR = 0x5865F2
-
-
-def size(n: int) -> str:
-    """Bytes for people: "9.5 MiB", "300 KiB"."""
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(n, 1) / 1024:.0f} KiB"
-
-
-def relative(unix: float) -> str:
-    """A Discord timestamp each reader sees in their own time zone ("in 3 minutes")."""
-    return f"<t:{int(unix)}:R>"
 
 
 def progress_bar(step: int, total: int) -> str:
@@ -75,6 +66,29 @@ def cancelled_line(job: JobRecord) -> str:
     return f"🚫 <@{job.user_id}> your video `{job.id}` was cancelled."
 
 
+def deleted_line(job: JobRecord) -> str:
+    """The status message once the clip was deleted."""
+    return f"🗑️ <@{job.user_id}> the clip of `{job.id}` was deleted."
+
+
+def not_served_line(job: JobRecord, notes: JobNotes) -> str:
+    """What /job says about a finished clip that is not (or not yet) shown to members."""
+    state = notes.clip_state
+    if state is ClipState.DELETED:
+        by = f" by <@{notes.deleted_by}>" if notes.deleted_by else ""
+        return f"The clip of `{job.id}` was deleted{by}; it is no longer kept."
+    if state is ClipState.REJECTED:
+        return f"A moderator did not approve the clip of `{job.id}`; it is not kept."
+    if state is ClipState.UNDELIVERABLE:
+        return clip_text(f"The clip of `{job.id}` could not be posted: {notes.failed}.")
+    if state is ClipState.REFUSED:
+        why = f": {notes.failed}" if notes.failed else "."
+        return clip_text(f"The clip of `{job.id}` was not posted{why} It is not kept.")
+    if state is ClipState.HELD:
+        return f"The clip of `{job.id}` waits for a moderator's approval."
+    return f"The clip of `{job.id}` is being posted in <#{job.channel_id}>; look there in a moment."
+
+
 def enhancement_lines(enhancement: Enhancement) -> str:
     """The private reply's lines about the prompt: the enhanced text, or why it is the member's."""
     if not enhancement.enhanced:
@@ -97,8 +111,3 @@ def clip_embed(job: JobRecord, clip: ClipResult) -> discord.Embed:
         embed.add_field(name="Note", value="The prompt was shortened to fit the model.", inline=False)
     embed.set_footer(text=f"job {job.id}")
     return embed
-
-
-def clip_text(text: str, limit: int = MAX_CONTENT) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"

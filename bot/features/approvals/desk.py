@@ -1,0 +1,192 @@
+"""Carrying out moderators' decisions, and sending members' appeals to them.
+
+A decision is recorded once (:meth:`ApprovalStore.decide`), then carried out: an approved
+request or appeal goes back to the request pipeline as a new request marked approved; an
+approved clip is posted; a rejection is told to the member in the channel they asked in and
+a rejected clip is removed from storage. Every decision is written to the audit log and the
+guild's mod-log channel. A decision that could not be carried out because Discord or Redis
+failed is undone, so a moderator can make it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Protocol
+
+import discord
+
+from bot.audit import AuditLog
+from bot.channels import ChannelError, Channels, DiscordDown
+from bot.errors import UserFacingError
+from bot.features.approvals.cards import already_decided, decided_line
+from bot.features.approvals.holds import Holds, ReviewChannelMissing
+from bot.features.approvals.store import APPEALS_PER_DAY, ApprovalStore, Kind, Pending
+from bot.features.video.replies import Replies
+from bot.fmt import clip_text
+from bot.jobs import ClipState
+from bot.modconfig import ModerationConfig, ModerationStore
+from bot.pipeline import RequestPipeline
+from bot.requests import Member, Origin, Queued
+from inference.contract import JobRecord
+from inference.jobqueue import JobNotFound, JobQueue
+from inference.storage import BlobStore, StorageError
+
+log = logging.getLogger(__name__)
+
+
+class ClipPoster(Protocol):
+    """What the desk needs from delivery: post an approved clip, or refuse one."""
+
+    async def post_clip(self, job: JobRecord, *, approved: bool = False) -> None: ...
+
+    async def refuse(self, job: JobRecord, reason: str, state: ClipState) -> None: ...
+
+
+class ApprovalDesk:
+    """Moderators' decisions and members' appeals, for every guild."""
+
+    def __init__(
+        self,
+        *,
+        approvals: ApprovalStore,
+        holds: Holds,
+        pipeline: RequestPipeline,
+        clips: ClipPoster,
+        replies: Replies,
+        channels: Channels,
+        queue: JobQueue,
+        store: BlobStore,
+        audit: AuditLog,
+    ) -> None:
+        self.approvals, self.holds, self.pipeline, self.clips = approvals, holds, pipeline, clips
+        self.replies, self.channels, self.queue, self.store, self.audit = (
+            replies,
+            channels,
+            queue,
+            store,
+            audit,
+        )
+        self.settings = ModerationStore(queue.redis, queue.keys)
+
+    async def decide(self, pending: Pending, by: Member, *, approve: bool, reason: str = "") -> str:
+        """Record one moderator's decision and carry it out; returns what to tell them."""
+        if not await self.approvals.decide(pending.id, approve, by.user_id, reason.strip()):
+            return already_decided(await self.approvals.get(pending.id))
+        decided = await self.approvals.get(pending.id)
+        if decided is None:
+            return "This approval has expired."
+        try:
+            told = await (self._approve(decided) if approve else self._reject(decided))
+        except DiscordDown:
+            await self.approvals.reopen(decided.id)
+            return "Discord did not take it just now, so nothing was decided; press the button again soon."
+        except Exception:
+            await self.approvals.reopen(decided.id)
+            raise
+        config = await self.settings.load(decided.guild_id)
+        detail = f"{decided.kind.value}: {decided.reason}".strip()
+        await self.audit.record(decided.guild_id, decided.state, by.user_id, decided.job_id, detail)
+        await self.holds.refresh_card(decided, config)
+        await self._log_line(decided, config)
+        return told
+
+    async def appeal(self, pending: Pending) -> str:
+        """Send a refused request to the moderators (once; a few a day)."""
+        outcome = await self.approvals.send_appeal(pending)
+        if outcome == "already":
+            return "You already appealed this; the moderators will decide."
+        if outcome == "spent":
+            raise UserFacingError(
+                f"You have sent your {APPEALS_PER_DAY} appeals for today; try again tomorrow.",
+                reason="appeal",
+            )
+        if outcome == "gone":
+            raise UserFacingError("This refusal has expired; it can no longer be appealed.", reason="appeal")
+        config = await self.settings.load(pending.guild_id)
+        try:
+            await self.holds.post_card(replace(pending, state="pending"), config, pending.channel_id)
+        except (ReviewChannelMissing, ChannelError) as exc:
+            await self.approvals.withdraw_appeal(pending)
+            why = exc.why if isinstance(exc, ReviewChannelMissing) else "Discord did not take it just now"
+            raise UserFacingError(f"This appeal could not be sent: it {why}.", reason="appeal") from None
+        return "Sent to the moderators. You will be mentioned in the channel when they decide."
+
+    # ---------------------------------------------------------------- carrying out
+
+    async def _approve(self, pending: Pending) -> str:
+        if pending.kind is Kind.CLIP:
+            job = await self._job(pending)
+            if job is None:
+                return f"Approved, but job `{pending.job_id}` has expired."
+            await self.clips.post_clip(job, approved=True)
+            return f"Approved: the clip of `{pending.job_id}` is posted."
+        if pending.request is None:
+            return "Approved, but the request was not kept; ask the member to try again."
+        origin = Origin.APPEAL if pending.kind is Kind.APPEAL else Origin.APPROVAL
+        request = replace(pending.request, origin=origin, approved_by=pending.decided_by)
+        try:
+            outcome = await self.pipeline.run(request)
+        except UserFacingError as exc:
+            told = (
+                f"⚠️ <@{pending.user_id}> a moderator approved your request, but it could not be queued: {exc}"
+            )
+            await self._tell(pending, told)
+            return f"Approved, but it could not be queued: {exc}"
+        assert isinstance(outcome, Queued), "an approved request is neither held nor drafted"
+        prefix = "✅ A moderator approved your request. "
+        await self.replies.post_status(
+            pending.channel_id, outcome, discord.Object(int(pending.user_id)), prefix
+        )
+        return f"Approved: `{outcome.job.id}` is queued."
+
+    async def _reject(self, pending: Pending) -> str:
+        said = f": {pending.reason}" if pending.reason else "."
+        if pending.kind is Kind.CLIP:
+            job = await self._job(pending)
+            if job is not None:
+                await self.clips.refuse(
+                    job, f"a moderator did not approve the clip{said}", ClipState.REJECTED
+                )
+        else:
+            await self._tell(
+                pending,
+                f"🚫 <@{pending.user_id}> a moderator did not approve your video request "
+                f"`{pending.job_id}`{said}",
+            )
+            await self._discard_input(pending)
+        return f"Rejected `{pending.job_id}`; <@{pending.user_id}> was told why."
+
+    async def _job(self, pending: Pending) -> JobRecord | None:
+        try:
+            return await self.queue.get(pending.job_id)
+        except JobNotFound:
+            return None
+
+    async def _discard_input(self, pending: Pending) -> None:
+        ref = pending.request.image_ref if pending.request is not None else None
+        if not ref:
+            return
+        try:
+            await self.store.delete(ref)
+        except StorageError as exc:
+            log.warning("approval %s: could not delete the rejected request's image: %s", pending.id, exc)
+
+    async def _tell(self, pending: Pending, text: str) -> None:
+        mention = discord.AllowedMentions(users=[discord.Object(int(pending.user_id))])
+        try:
+            await self.channels.send(pending.channel_id, content=clip_text(text), allowed_mentions=mention)
+        except ChannelError as exc:
+            log.warning("could not tell member %s about approval %s: %s", pending.user_id, pending.id, exc)
+
+    async def _log_line(self, pending: Pending, config: ModerationConfig) -> None:
+        if not config.log_channel:
+            return
+        try:
+            await self.channels.send(
+                config.log_channel,
+                content=clip_text(decided_line(pending)),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except ChannelError as exc:
+            log.warning("could not write to the mod-log channel %s: %s", config.log_channel, exc)

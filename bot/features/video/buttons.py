@@ -1,0 +1,33 @@
+"""The buttons under a status message and a clip, and the Remix form. Pure: builds views.
+
+Each button's custom id carries its job id (``reelbot:reroll:<job>``), so buttons on old
+messages keep working after a restart; who may press is decided when they press
+(:mod:`bot.access`), never when the button is drawn.
+"""
+
+from __future__ import annotations
+
+import discord
+
+from bot.ui import Component, Field, form
+
+
+def status_buttons(job_id: str) -> discord.ui.View:
+    """Under a status message: Cancel."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(Component("cancel", job_id, label="Cancel", style=discord.ButtonStyle.danger))
+    return view
+
+
+def clip_buttons(job_id: str) -> discord.ui.View:
+    """Under a clip: Re-roll, Remix, Delete."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(Component("reroll", job_id, label="Re-roll", emoji="🎲"))
+    view.add_item(Component("remix", job_id, label="Remix", emoji="✏️"))
+    view.add_item(Component("delete", job_id, label="Delete", emoji="🗑️"))
+    return view
+
+
+def remix_form(job_id: str, prompt: str) -> discord.ui.Modal:
+    """The prompt, editable; submitting queues a new video for whoever submits."""
+    return form("remix-form", job_id, "Remix this video", Field("prompt", "Prompt", prompt))

@@ -1,0 +1,285 @@
+"""Making videos: /video, /cancel, /job, /limits, and the Cancel, Re-roll, Remix and Delete buttons.
+
+Thin: each command or button asks the access policy, builds a request for the pipeline (or
+acts on a job), and renders the outcome. Nothing here checks limits or screens text itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.access import AccessPolicy, JobAction, member_of
+from bot.attachments import AttachmentInfo
+from bot.channels import ChannelError, Channels, missing_permissions
+from bot.errors import UserFacingError
+from bot.features.approvals.store import ApprovalStore, Kind, approval_id
+from bot.features.video import texts
+from bot.features.video.buttons import remix_form
+from bot.features.video.replies import Replies
+from bot.funnel import Funnel
+from bot.guildconfig import GuildLimits
+from bot.jobs import ClipState, JobBook
+from bot.limit_messages import allowance_text
+from bot.limits import LimitsService
+from bot.pipeline import RequestPipeline
+from bot.requests import Member, Origin, VideoRequest
+from bot.snapshot import Snapshots
+from bot.ui import Router
+from inference.contract import JobRecord, JobStatus, ModelId
+from inference.storage import BlobStore, StorageError
+
+
+class VideoCog(commands.Cog, name="video"):
+    """Members make videos and manage their own."""
+
+    def __init__(
+        self,
+        *,
+        pipeline: RequestPipeline,
+        access: AccessPolicy,
+        replies: Replies,
+        jobs: JobBook,
+        channels: Channels,
+        snapshots: Snapshots,
+        limits: LimitsService,
+        approvals: ApprovalStore,
+        store: BlobStore,
+        funnel: Funnel,
+        router: Router,
+    ) -> None:
+        self.pipeline, self.access, self.replies, self.jobs = pipeline, access, replies, jobs
+        self.channels, self.snapshots, self.limits = channels, snapshots, limits
+        self.approvals, self.store, self.funnel = approvals, store, funnel
+        self.defaults: GuildLimits = limits.defaults
+        router.on_click("cancel", self.cancel_pressed)
+        router.on_click("reroll", self.reroll_pressed)
+        router.on_click("remix", self.remix_pressed)
+        router.on_click("delete", self.delete_pressed)
+        router.on_submit("remix-form", self.remix_submitted)
+
+    # ------------------------------------------------------------------ commands
+
+    @app_commands.command(name="video")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What the video shows (English works best)",
+        image="A PNG, JPEG or WEBP to bring to life (optional)",
+        negative="What to keep out of the video",
+        seed="Reuse a seed to get the same video again",
+        model="Which model renders it (the ones running now)",
+        enhance="Let AI write a richer prompt first: on, off, or review it before generating",
+    )
+    async def video(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 2000],
+        image: discord.Attachment | None = None,
+        negative: app_commands.Range[str, 1, 2000] | None = None,
+        seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
+        model: str | None = None,
+        enhance: Literal["on", "off", "review"] | None = None,
+    ) -> None:
+        """Make a short video from a prompt, or animate an image."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = self.access.in_guild(member_of(interaction))
+        attachment = None
+        if image is not None:
+            attachment = AttachmentInfo(image.url, image.filename, image.size, image.content_type)
+        request = replace(
+            _request(interaction, member, Origin.VIDEO, prompt),
+            negative=negative or "",
+            seed=seed,
+            model=model,
+            enhance=enhance,
+            attachment=attachment,
+        )
+        await self.replies.outcome(interaction, await self.pipeline.run(request))
+
+    @video.autocomplete("model")
+    async def model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        async def produce() -> list[app_commands.Choice[str]]:
+            member = self.access.in_guild(member_of(interaction))
+            served = (await self.snapshots.load(member.guild_id, member.user_id)).served
+            return _model_choices(served, current)
+
+        return await self.funnel.choices(interaction, produce)
+
+    @app_commands.command(name="limits")
+    @app_commands.guild_only()
+    async def limits_command(self, interaction: discord.Interaction) -> None:
+        """How many videos you can still make here, and when more become available."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = self.access.in_guild(member_of(interaction))
+        snap = await self.snapshots.load(member.guild_id, member.user_id)
+        policy = snap.policy(member, self.defaults)
+        allowance = await self.limits.allowance(member, policy)
+        await interaction.followup.send(allowance_text(allowance, policy), ephemeral=True)
+
+    @app_commands.command(name="cancel")
+    @app_commands.guild_only()
+    @app_commands.describe(job="The job id, as shown when you asked for the video")
+    async def cancel(self, interaction: discord.Interaction, job: app_commands.Range[str, 6, 32]) -> None:
+        """Cancel one of your videos (moderators can cancel any)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.followup.send(await self._cancel(interaction, job), ephemeral=True)
+
+    @app_commands.command(name="job")
+    @app_commands.guild_only()
+    @app_commands.describe(id="The job id")
+    async def job(self, interaction: discord.Interaction, id: app_commands.Range[str, 6, 32]) -> None:
+        """Show a video again, or where it stands."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = member_of(interaction)
+        record = await self.access.job(member, id, JobAction.SEE)
+        await interaction.followup.send(ephemeral=True, **await self._show(record, member, interaction))
+
+    # ------------------------------------------------------------------- buttons
+
+    async def cancel_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.followup.send(await self._cancel(interaction, job_id), ephemeral=True)
+
+    async def reroll_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
+        """The same prompt with a new seed, for whoever pressed."""
+        member = member_of(interaction)
+        job = await self.access.job(member, job_id, JobAction.SEE)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        request = await self._rerun(interaction, member, job, Origin.REROLL, job.spec.prompt)
+        await self.replies.outcome(interaction, await self.pipeline.run(request))
+
+    async def remix_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
+        job = await self.access.job(member_of(interaction), job_id, JobAction.SEE)
+        await interaction.response.send_modal(remix_form(job.id, job.spec.original_prompt or job.spec.prompt))
+
+    async def remix_submitted(
+        self, interaction: discord.Interaction, job_id: str, values: Mapping[str, str]
+    ) -> None:
+        """The edited prompt, for whoever submitted the form."""
+        member = member_of(interaction)
+        job = await self.access.job(member, job_id, JobAction.SEE)
+        prompt = values.get("prompt", "").strip()
+        if not prompt:
+            raise UserFacingError("The prompt is empty; write what the video shows.", reason="input")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        request = await self._rerun(interaction, member, job, Origin.REMIX, prompt)
+        await self.replies.outcome(interaction, await self.pipeline.run(request))
+
+    async def delete_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
+        """Take the clip down and out of storage (its member or a moderator), once."""
+        member = member_of(interaction)
+        job = await self.access.job(member, job_id, JobAction.DELETE)
+        if not await self.jobs.claim_deletion(job.id, member.user_id):
+            notes = await self.jobs.notes(job.id)
+            raise UserFacingError(f"The clip of `{job.id}` was already deleted by <@{notes.deleted_by}>.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        notes = await self.jobs.notes(job.id)
+        message_id = notes.clip_message or (str(interaction.message.id) if interaction.message else None)
+        if message_id:
+            await self.channels.delete(job.channel_id, message_id)
+        await self.jobs.remove_clip(job, ClipState.DELETED)
+        if notes.status_message:
+            # the clip is gone; an outdated status line is not worth failing for
+            with contextlib.suppress(ChannelError):
+                await self.channels.edit(
+                    job.channel_id, notes.status_message, content=texts.deleted_line(job)
+                )
+        await interaction.followup.send(f"Deleted the clip of `{job.id}`.", ephemeral=True)
+
+    # ------------------------------------------------------------------- helpers
+
+    async def _cancel(self, interaction: discord.Interaction, job_id: str) -> str:
+        job = await self.access.job(member_of(interaction), job_id, JobAction.CANCEL)
+        if job.status.terminal:
+            raise UserFacingError(
+                f"Job `{job.id}` has already {job.status.value}; there is nothing to cancel."
+            )
+        outcome = await self.pipeline.queue.cancel(job.id)
+        if outcome == "cancelled":
+            return f"Cancelled `{job.id}`."
+        if outcome == "cancelling":
+            return f"Stopping `{job.id}`: it ends at its next step."
+        return f"Job `{job.id}` had already {outcome}."
+
+    async def _rerun(
+        self, interaction: discord.Interaction, member: Member, job: JobRecord, origin: Origin, prompt: str
+    ) -> VideoRequest:
+        """A request for a new video from ``job``: the same words for a Re-roll, new ones for a Remix."""
+        notes = await self.jobs.notes(job.id)
+        base = _request(interaction, member, origin, prompt)
+        reroll = origin is Origin.REROLL
+        original = job.spec.original_prompt if reroll else None
+        return replace(
+            base,
+            original_prompt=original,
+            rewritten=reroll and original is not None and original != prompt,
+            negative=job.spec.negative_prompt,
+            seed=secrets.randbelow(2**32),
+            model=job.spec.model.value,
+            image_ref=job.spec.image_ref,
+            flags=notes.flags,
+            # a Re-roll of someone else's clip renders their words: refusing it is no strike
+            authored=not reroll or job.user_id == member.user_id,
+            source_job=job.id,
+        )
+
+    async def _show(self, job: JobRecord, member: Member, interaction: discord.Interaction) -> dict[str, Any]:
+        """What /job shows: where a job stands, or its clip where moderation allowed it."""
+        clip = job.clip()
+        if job.status is not JobStatus.SUCCEEDED or clip is None:
+            detail = f": {job.error}" if job.error else "."
+            return {"content": f"Job `{job.id}` is {job.status.value}{detail}"}
+        notes = await self.jobs.notes(job.id)
+        state = notes.clip_state
+        spoiler, note = False, ""
+        if state is ClipState.HELD and await self.access.is_moderator(member):
+            pending = await self.approvals.get(approval_id(Kind.CLIP, job.id))
+            reasons = pending.reasons if pending is not None else "it waits for a moderator"
+            spoiler, note = True, f"This clip waits for a moderator's approval ({reasons}); it is not posted."
+        elif state is not ClipState.POSTED:
+            return {"content": texts.not_served_line(job, notes)}
+        try:
+            data = await self.store.get(clip.clip_ref)
+        except StorageError:
+            return {
+                "content": f"The clip of `{job.id}` has expired from storage; re-roll it to make it again."
+            }
+        kwargs: dict[str, Any] = {"embed": texts.clip_embed(job, clip), "content": note or None}
+        name = f"{'SPOILER_' if spoiler else ''}reelbot-{job.id}.mp4"
+        if len(data) <= interaction.filesize_limit:
+            kwargs["file"] = discord.File(io.BytesIO(data), filename=name, spoiler=spoiler)
+        elif not spoiler:
+            kwargs["content"] = clip.clip_url or "The clip is larger than this server's upload limit."
+        return kwargs
+
+
+def _request(interaction: discord.Interaction, member: Member, origin: Origin, prompt: str) -> VideoRequest:
+    """The request fields every entry point takes from its interaction."""
+    return VideoRequest(
+        request_id=str(interaction.id),
+        origin=origin,
+        member=member,
+        channel_id=str(interaction.channel_id),
+        prompt=prompt,
+        age_restricted=bool(getattr(interaction.channel, "nsfw", False)),
+        missing_permissions=tuple(missing_permissions(interaction.app_permissions)),
+        settled=origin is not Origin.VIDEO,
+    )
+
+
+def _model_choices(served: Sequence[ModelId], current: str) -> list[app_commands.Choice[str]]:
+    return [
+        app_commands.Choice(name=f"{m} ({'image' if m.image_to_video else 'text'} to video)", value=m.value)
+        for m in served
+        if current.lower() in m.value
+    ][:25]

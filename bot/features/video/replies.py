@@ -1,0 +1,105 @@
+"""Telling a member what became of their request: the private reply, and the status message in the
+channel for a queued job. Every entry point that makes a video for the member who pressed it
+(/video, Re-roll, Remix, a draft's buttons) answers through here."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import discord
+
+from bot.channels import ChannelError, Channels, Unreachable
+from bot.features.drafts.cards import draft_buttons, draft_embed
+from bot.features.drafts.store import Draft
+from bot.features.video import texts
+from bot.features.video.buttons import status_buttons
+from bot.fmt import clip_text
+from bot.jobs import JobBook
+from bot.requests import Drafted, Held, Outcome, Queued
+
+log = logging.getLogger(__name__)
+
+
+class Replies:
+    """Answers the member who asked, and puts a queued job's status message in the channel."""
+
+    def __init__(self, channels: Channels, jobs: JobBook) -> None:
+        self.channels, self.jobs = channels, jobs
+
+    async def outcome(self, interaction: discord.Interaction, outcome: Outcome) -> None:
+        if isinstance(outcome, Queued):
+            await self.queued(interaction, outcome)
+        elif isinstance(outcome, Held):
+            await self.held(interaction, outcome)
+        else:
+            await self.drafted(interaction, outcome)
+
+    async def queued(self, interaction: discord.Interaction, queued: Queued) -> None:
+        job = queued.job
+        if queued.replayed:
+            await interaction.followup.send(f"Already queued as `{job.id}`.", ephemeral=True)
+            return
+        note = await self.post_status(job.channel_id, queued, interaction.user)
+        place = ""
+        if queued.position is not None:
+            ahead = queued.position.ahead
+            place = " You are next." if ahead == 0 else f" {ahead} ahead of you."
+        text = f"Queued `{job.id}` with `{job.spec.model}`.{place}{note}"
+        if queued.enhancement is not None:
+            text += texts.enhancement_lines(queued.enhancement)
+        await self._send(
+            interaction, text, queued.preview, " This is the part of your image the video will show."
+        )
+
+    async def post_status(self, channel_id: str, queued: Queued, mention: Any, prefix: str = "") -> str:
+        """Post the job's status message (with Cancel) and record it; returns a note for the
+        member when it could not be posted."""
+        job = queued.job
+        try:
+            status = await self.channels.send(
+                channel_id,
+                content=prefix + texts.queued_line(job, queued.position),
+                view=status_buttons(job.id),
+                allowed_mentions=discord.AllowedMentions(users=[mention]),
+            )
+        except Unreachable:
+            return "\nI could not post its status here (missing permission); the clip may not arrive."
+        except ChannelError as exc:
+            # the job is queued: a status message lost to a Discord hiccup is no reason to fail
+            log.warning("job %s: could not post its status message: %s", job.id, exc)
+            return "\nI could not post its status in the channel just now; the clip will still be posted."
+        await self.jobs.record(job.id, only_if_new="status", status=str(status.id))
+        return ""
+
+    async def held(self, interaction: discord.Interaction, held: Held) -> None:
+        text = (
+            f"Your video `{held.job_id}` waits for a moderator's approval ({held.reasons}). "
+            "You will be mentioned here when they decide."
+        )
+        if held.enhancement is not None:
+            text += texts.enhancement_lines(held.enhancement)
+        await interaction.followup.send(clip_text(text), ephemeral=True)
+
+    async def drafted(self, interaction: discord.Interaction, drafted: Drafted) -> None:
+        draft = Draft(
+            draft_id=drafted.draft_id,
+            request=drafted.request,
+            original=drafted.enhancement.original,
+            enhanced=drafted.enhancement.prompt,
+            note=drafted.enhancement.note,
+            shortened=drafted.enhancement.shortened,
+        )
+        kwargs: dict[str, Any] = {"embed": draft_embed(draft), "view": draft_buttons(draft)}
+        if drafted.preview is not None:
+            kwargs["file"] = discord.File(io.BytesIO(drafted.preview), "preview.png")
+        await interaction.followup.send(ephemeral=True, **kwargs)
+
+    @staticmethod
+    async def _send(interaction: discord.Interaction, text: str, preview: bytes | None, about: str) -> None:
+        if preview is None:
+            await interaction.followup.send(text, ephemeral=True)
+            return
+        file = discord.File(io.BytesIO(preview), "preview.png")
+        await interaction.followup.send(text + about, ephemeral=True, file=file)

@@ -1,0 +1,365 @@
+"""The one request pipeline: from "a member asked for a video" to queued, held or refused.
+
+Every entry point builds a :class:`bot.requests.VideoRequest` and calls
+:meth:`RequestPipeline.run`; none of them checks anything on its own. The steps, in order:
+
+1. **snapshot**: the guild's settings, the queue's state, the member's standing, in one
+   Redis round trip (:mod:`bot.snapshot`); nothing below reads them again;
+2. **open**: refused while an operator has the queue paused or draining;
+3. **member and channel**: the bot can post here, ``/video`` is allowed here, the member is
+   not paused by the filter;
+4. **model**: the one asked for, or the best one running;
+5. **limits**: judged early, before anything slow, when something slow follows;
+6. **image**: the attachment downloaded and checked (or a stored one read back);
+7. **screen**: the member's words, the negative prompt, a rewritten prompt and the image, with
+   the guild's *current* word list and thresholds; a block is a strike, and can be appealed;
+8. **enhance**: by the member's choice or the guild's default, the rewrite screened again; with
+   ``review`` the request waits as a draft for its member;
+9. **hold**: a moderator approves first when the guild's mode, what was flagged (now or when
+   the original was made) or the member's standing says so;
+10. **enqueue**: limits taken atomically with the enqueue, idempotent on the request id.
+
+A request a moderator approved (``approved_by``) skips steps 3, 7, 8 and 9: the moderator saw
+it; the deployment's state, the model and the member's limits still apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from bot.attachments import AttachmentRejected, ImageFetcher
+from bot.enhance import Enhancement, Enhancer, Mode
+from bot.errors import Refused
+from bot.features.approvals.cards import appeal_hint
+from bot.features.approvals.holds import Holds
+from bot.features.drafts.store import Draft, DraftStore
+from bot.fmt import relative
+from bot.guildconfig import MemberPolicy
+from bot.jobs import JobBook
+from bot.limits import LimitsService
+from bot.models import choose_model
+from bot.moderation import Moderation
+from bot.requests import Drafted, Outcome, Queued, VideoRequest
+from bot.screening import ALLOWED, Action, PromptScreen, Stage, Verdict
+from bot.snapshot import Snapshot, Snapshots
+from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
+from inference.jobqueue import JobQueue, LimitReached, new_job_id
+from inference.recipes import recipe_for
+from inference.storage import BlobStore, StorageError
+
+log = logging.getLogger(__name__)
+
+FILTERED_ENHANCEMENT = "The enhanced prompt did not pass this server's filter, so I used your words."
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """The request's input image: the bytes to screen, enhance with and store, and a preview."""
+
+    png: bytes
+    preview: bytes | None = None
+    #: already in storage under the request's image_ref
+    stored: bool = False
+
+
+class RequestPipeline:
+    """Turns requests into queued jobs, held requests, drafts or refusals."""
+
+    def __init__(
+        self,
+        *,
+        queue: JobQueue,
+        store: BlobStore,
+        snapshots: Snapshots,
+        limits: LimitsService,
+        moderation: Moderation,
+        screen: PromptScreen,
+        enhancer: Enhancer,
+        images: ImageFetcher,
+        holds: Holds,
+        drafts: DraftStore,
+        jobs: JobBook,
+        default_models: Sequence[ModelId],
+    ) -> None:
+        self.queue, self.store, self.snapshots = queue, store, snapshots
+        self.limits, self.moderation, self.screen = limits, moderation, screen
+        self.enhancer, self.images = enhancer, images
+        self.holds, self.drafts, self.jobs = holds, drafts, jobs
+        self.default_models = list(default_models)
+
+    async def run(self, request: VideoRequest) -> Outcome:
+        """Take ``request`` as far as it may go.
+
+        Returns:
+            Queued, Held (a moderator decides first) or Drafted (its member decides first).
+
+        Raises:
+            Refused: with what to do; nothing was queued and nothing queued was touched.
+        """
+        snap = await self.snapshots.load(request.guild_id, request.user_id)
+        self._check_open(snap)
+        approved = request.approved_by is not None
+        if not approved:
+            self._check_member(request, snap)
+        model = choose_model(request.model, request.with_image, snap.served, self.default_models)
+        request = replace(request, model=model.value)
+        policy = snap.policy(request.member, self.limits.defaults)
+        mode = self._mode(request, snap)
+        if request.with_image or mode is not Mode.OFF:
+            await self.limits.check(request.member, policy, model.value)  # before the slow steps
+        image = await self._image(request, model)
+        if not approved:
+            request = await self._screen(request, snap, image)
+        enhancement = None
+        if mode is not Mode.OFF:
+            enhancement = await self._enhance(request, snap, image, model)
+            request = _apply(request, enhancement)
+        request = await self._store_image(request, image)
+        if mode is Mode.REVIEW and enhancement is not None:
+            return await self._draft(request, enhancement, image)
+        if not approved:
+            why = self._hold_reason(request, snap)
+            if why is not None:
+                held = await self.holds.hold_request(request, why, snap.moderation)
+                return replace(held, enhancement=enhancement)
+        return await self._enqueue(request, snap, policy, model, image, enhancement)
+
+    # --------------------------------------------------------------- the member
+
+    @staticmethod
+    def _check_open(snap: Snapshot) -> None:
+        state = snap.maintenance
+        if state:
+            reason = f": {state['reason']}" if state.get("reason") else "."
+            raise Refused(
+                f"Reelbot is not taking new videos right now; its queue is under maintenance{reason} "
+                "Nothing was queued; please try again later.",
+                reason="maintenance",
+            )
+
+    @staticmethod
+    def _check_member(request: VideoRequest, snap: Snapshot) -> None:
+        if request.missing_permissions:
+            raise Refused(
+                "I cannot post videos in this channel: I am missing "
+                f"{', '.join(request.missing_permissions)}. "
+                "Ask a server admin to give Reelbot these permissions here, or use another channel.",
+                reason="permissions",
+            )
+        channels = snap.moderation.channels
+        if channels and request.channel_id not in channels:
+            allowed = ", ".join(f"<#{c}>" for c in channels)
+            raise Refused(f"Videos are made in {allowed} on this server; ask there.", reason="channel")
+        until = snap.standing.cooldown_until
+        if until:
+            raise Refused(
+                f"Several of your requests were refused by the content filter, so you are paused "
+                f"until {relative(until)}.",
+                reason="filter",
+            )
+
+    def _mode(self, request: VideoRequest, snap: Snapshot) -> Mode:
+        """The member's choice, else the guild's default, else the deployment's; never for a
+        settled or approved prompt, and a default never asks a bot that cannot enhance."""
+        if request.settled or request.approved_by is not None:
+            return Mode.OFF
+        if request.enhance:
+            return Mode(request.enhance)
+        if not self.enhancer.available:
+            return Mode.OFF
+        chosen = snap.config.enhance
+        return Mode(chosen) if chosen else self.enhancer.settings.default_mode
+
+    # ------------------------------------------------------------------- image
+
+    async def _image(self, request: VideoRequest, model: ModelId) -> Image | None:
+        recipe = recipe_for(model)
+        if request.attachment is not None:
+            try:
+                accepted = await self.images(request.attachment, (recipe.width, recipe.height))
+            except AttachmentRejected as exc:
+                raise Refused(str(exc), reason="attachment") from None
+            return Image(accepted.png, accepted.preview_png)
+        if request.image_ref is None or request.approved_by is not None:
+            return None  # an approved request's image was seen by the moderator: no need to read it
+        try:
+            return Image(await self.store.get(request.image_ref), stored=True)
+        except StorageError:
+            raise Refused(
+                "The image of this video has expired from storage; start again with /video and the image.",
+                reason="attachment",
+            ) from None
+
+    async def _store_image(self, request: VideoRequest, image: Image | None) -> VideoRequest:
+        """``request`` with its job id chosen and its image (if new) in storage."""
+        job_id = request.job_id or new_job_id()
+        if image is None or image.stored or request.image_ref:
+            return replace(request, job_id=job_id)
+        try:
+            stored = await self.store.put(f"inputs/{job_id}.png", image.png, "image/png")
+        except StorageError as exc:
+            log.error("could not store the input image for %s: %s", job_id, exc)
+            raise Refused(
+                "I could not store your image just now; please try again.", reason="storage"
+            ) from exc
+        return replace(request, job_id=job_id, image_ref=stored.ref, attachment=None)
+
+    # ------------------------------------------------------------------ screen
+
+    async def _screen(self, request: VideoRequest, snap: Snapshot, image: Image | None) -> VideoRequest:
+        """Screen everything the request would render with; returns it with what was flagged.
+
+        Raises:
+            Refused: the filter blocked something (a strike when it was the member's own).
+        """
+        config, found = snap.moderation, []
+        for text in request.member_texts:
+            verdict = await self.screen(text, config, Stage.MEMBER)
+            found.append(await self._judged(request, snap, image, verdict, ""))
+        if request.rewritten:
+            verdict = await self.screen(request.prompt, config, Stage.ENHANCED)
+            if not verdict.allowed:
+                raise Refused(
+                    f"The enhanced prompt does not pass this server's filter any more ({verdict.reason}); "
+                    "use your own words instead.",
+                    reason="filter",
+                )
+            found.append(f"the enhanced prompt: {verdict.reason}" if verdict.flagged else "")
+        if request.negative.strip():
+            verdict = await self.screen(request.negative, config, Stage.MEMBER)
+            found.append(await self._judged(request, snap, image, verdict, "in the negative prompt, "))
+        if image is not None:
+            verdict = await self.moderation.check_image(image.png, config, request.age_restricted)
+            found.append(await self._judged(request, snap, image, verdict, ""))
+        return request.flagged(*found)
+
+    async def _judged(
+        self, request: VideoRequest, snap: Snapshot, image: Image | None, verdict: Verdict, where: str
+    ) -> str:
+        """The flag a verdict adds ("" for none); a block is raised as the member's refusal."""
+        if verdict.action is Action.BLOCK:
+            raise await self._refuse(request, snap, image, where + verdict.reason)
+        return where + verdict.reason if verdict.flagged else ""
+
+    async def _refuse(
+        self, request: VideoRequest, snap: Snapshot, image: Image | None, reason: str
+    ) -> Refused:
+        """The filter's refusal: a strike and an appeal for the member's own words, else just why."""
+        if not request.authored:
+            return Refused(f"This video cannot be made again here: {reason}.", reason="filter")
+        standing = await self.moderation.strike(request.guild_id, request.user_id)
+        appeal = None
+        if snap.moderation.review_channel:
+            kept = await self._store_image(request, image)
+            appeal = await self.holds.keep_refusal(kept, reason)
+        text = f"This request cannot be made here: {reason}."
+        if standing.cooldown_until:
+            until = relative(standing.cooldown_until)
+            text += f" Several requests were refused, so you are paused until {until}."
+        if appeal:
+            text += appeal_hint()
+        return Refused(text, reason="filter", appeal_id=appeal)
+
+    # ----------------------------------------------------------------- enhance
+
+    async def _enhance(
+        self, request: VideoRequest, snap: Snapshot, image: Image | None, model: ModelId
+    ) -> Enhancement:
+        """The enhancement of the member's words, screened; their words when it falls back."""
+        png = image.png if image is not None else None
+        enhancement = await self.enhancer.enhance(
+            request.guild_id, request.user_id, request.prompt, png, recipe_for(model).max_tokens
+        )
+        if not enhancement.enhanced:
+            return enhancement
+        verdict = await self.screen(enhancement.prompt, snap.moderation, Stage.ENHANCED)
+        if not verdict.allowed:
+            log.info("guild %s: the enhanced prompt was filtered (%s)", request.guild_id, verdict.reason)
+            return Enhancement(enhancement.original, enhancement.original, False, FILTERED_ENHANCEMENT)
+        if verdict.flagged:
+            return replace(enhancement, flag=f"the enhanced prompt: {verdict.reason}")
+        return enhancement
+
+    async def _draft(self, request: VideoRequest, enhancement: Enhancement, image: Image | None) -> Drafted:
+        """Keep the request until its member decides on the enhanced prompt."""
+        before = replace(request, prompt=enhancement.original, original_prompt=None, rewritten=False)
+        draft = Draft(
+            draft_id=request.request_id,
+            request=before,
+            original=enhancement.original,
+            enhanced=enhancement.prompt,
+            note=enhancement.note,
+            shortened=enhancement.shortened,
+        )
+        await self.drafts.save(draft)
+        return Drafted(before, enhancement, draft.draft_id, image.preview if image else None)
+
+    # -------------------------------------------------------------- hold, queue
+
+    def _hold_reason(self, request: VideoRequest, snap: Snapshot) -> str | None:
+        found = Verdict(Action.REVIEW, "; ".join(request.flags)) if request.flags else ALLOWED
+        return self.moderation.hold_reason(snap.moderation.before_generation, found, snap.standing, "request")
+
+    async def _enqueue(
+        self,
+        request: VideoRequest,
+        snap: Snapshot,
+        policy: MemberPolicy,
+        model: ModelId,
+        image: Image | None,
+        enhancement: Enhancement | None,
+    ) -> Queued:
+        assert request.job_id is not None
+        stored_here = image is not None and not image.stored and request.image_ref is not None
+        try:
+            job = JobRecord(
+                id=request.job_id,
+                request_id=request.request_id,
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                user_id=request.user_id,
+                spec=GenerationSpec(
+                    prompt=request.prompt.strip(),
+                    original_prompt=request.original_prompt,
+                    model=model,
+                    negative_prompt=request.negative.strip(),
+                    seed=request.seed,
+                    image_ref=request.image_ref,
+                ),
+                weight=policy.weight,
+            )
+            enqueued = await self.queue.enqueue(job, policy.limits)
+        except ContractError as exc:
+            raise Refused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", reason="input") from None
+        except LimitReached as refusal:
+            if stored_here:
+                await self._discard(request.image_ref)
+            text = await self.limits.explain(refusal, request.member, policy, model.value)
+            raise Refused(text, reason="limit") from None
+        if enqueued.replayed:
+            if stored_here and request.image_ref != enqueued.job.spec.image_ref:
+                await self._discard(request.image_ref)
+        else:
+            await self.jobs.record_queued(enqueued.job, request.flags)
+        position = await self.queue.position(enqueued.job.id, snap.lanes[model])
+        preview = image.preview if image is not None else None
+        return Queued(request, enqueued.job, position, enqueued.replayed, enhancement, preview)
+
+    async def _discard(self, image_ref: str | None) -> None:
+        """Drop an input image stored for a request that was not queued."""
+        if not image_ref:
+            return
+        try:
+            await self.store.delete(image_ref)
+        except StorageError as exc:
+            log.warning("could not delete the refused request's image %s: %s", image_ref, exc)
+
+
+def _apply(request: VideoRequest, enhancement: Enhancement) -> VideoRequest:
+    """``request`` with the enhanced prompt (the member's words kept alongside) and its flag."""
+    flagged = request.flagged(enhancement.flag) if enhancement.flag else request
+    if not enhancement.enhanced:
+        return flagged
+    return replace(flagged, prompt=enhancement.prompt, original_prompt=enhancement.original, rewritten=True)
