@@ -45,7 +45,7 @@ from bot.requests import Drafted, Outcome, Queued, VideoRequest
 from bot.screening import ALLOWED, Action, PromptScreen, Stage, Verdict
 from bot.snapshot import Snapshot, Snapshots
 from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
-from inference.jobqueue import JobQueue, LimitReached, new_job_id
+from inference.jobqueue import JobNotFound, JobQueue, LimitReached, new_job_id
 from inference.recipes import recipe_for
 from inference.storage import BlobStore, StorageError
 
@@ -98,7 +98,9 @@ class RequestPipeline:
         Raises:
             Refused: with what to do; nothing was queued and nothing queued was touched.
         """
-        snap = await self.snapshots.load(request.guild_id, request.user_id)
+        snap = await self.snapshots.load(request.guild_id, request.user_id, request.request_id)
+        if snap.replay_of is not None:  # the same interaction again: answer with what it made
+            return await self._replayed(request, snap.replay_of)
         self._check_open(snap)
         approved = request.approved_by is not None
         if not approved:
@@ -346,6 +348,15 @@ class RequestPipeline:
         position = await self.queue.position(enqueued.job.id, snap.lanes[model])
         preview = image.preview if image is not None else None
         return Queued(request, enqueued.job, position, enqueued.replayed, enhancement, preview)
+
+    async def _replayed(self, request: VideoRequest, job_id: str) -> Queued:
+        try:
+            job = await self.queue.get(job_id)
+        except (JobNotFound, ContractError):
+            raise Refused(
+                "This request was already handled; run the command again.", reason="replay"
+            ) from None
+        return Queued(request, job, await self.queue.position(job.id), replayed=True)
 
     async def _discard(self, image_ref: str | None) -> None:
         """Drop an input image stored for a request that was not queued."""

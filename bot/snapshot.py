@@ -34,6 +34,8 @@ class Snapshot:
     maintenance: dict[str, str]
     standing: Standing
     lanes: dict[ModelId, LaneStats]
+    #: the job this request already made (the same interaction arrived twice), if any
+    replay_of: str | None = None
 
     @property
     def served(self) -> list[ModelId]:
@@ -65,7 +67,7 @@ class Snapshots:
         self.redis: Redis = queue.redis
         self.keys = queue.keys
 
-    async def load(self, guild_id: str, user_id: str) -> Snapshot:
+    async def load(self, guild_id: str, user_id: str, request_id: str | None = None) -> Snapshot:
         now = time.time()
         keys, settings = self.keys, self.queue.settings
         alive_since = now - max(settings.lease_seconds * 2, 5)
@@ -77,6 +79,7 @@ class Snapshots:
                 pipe.hvals(keys.lane_depth(model.value))
                 pipe.zcount(keys.lane_workers(model.value), alive_since, "+inf")
                 pipe.hget(keys.lane_state(model.value), "run_avg")
+            pipe.get(keys.request(request_id or "-"))
             replies: list[Any] = await pipe.execute()
         raw, maintenance, strikes = replies[0], replies[1], replies[2]
         lanes = {}
@@ -95,4 +98,5 @@ class Snapshots:
             maintenance=dict(maintenance),
             standing=standing_from([float(t) for t in strikes], now),
             lanes=lanes,
+            replay_of=replies[-1] if request_id else None,
         )
