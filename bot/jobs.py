@@ -117,6 +117,10 @@ class JobBook:
             replies = await pipe.execute()
         return bool(replies[0]) if only_if_new is not None else True
 
+    async def forget(self, job_id: str, *fields: str) -> None:
+        """Drop notes (a claim that could not be carried out)."""
+        await self.redis.hdel(self.keys.posts(job_id), *fields)
+
     async def claim_deletion(self, job_id: str, by: str) -> bool:
         """Whether ``by`` is the one deleting the clip (False: someone else already did)."""
         return await self.record(job_id, only_if_new="deleted_by", deleted_by=by)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 MAX_RESTART_DELAY = 60.0
+#: a loop that ran this long before stopping is restarted after the first delay again
+HEALTHY_RUN_SECONDS = 300.0
 
 
 class Supervised:
@@ -52,9 +55,12 @@ class Supervised:
     async def _keep_running(self) -> None:
         delay = self.first_delay
         while True:
+            started = time.monotonic()
             self.task = asyncio.create_task(self._run(), name=f"reelbot-{self.name}")
             await asyncio.wait({self.task})  # returns when the loop ends, however it ends
             ended = self.task
+            if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+                delay = self.first_delay
             if ended.cancelled():
                 log.error("the %s loop was cancelled; restarting it in %.0f s", self.name, delay)
             elif ended.exception() is not None:

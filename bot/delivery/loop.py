@@ -28,7 +28,7 @@ from typing import Any
 import discord
 from redis.exceptions import RedisError
 
-from bot.channels import ChannelError, Channels
+from bot.channels import ChannelError, Channels, DiscordDown
 from bot.delivery.posting import Deliverer, DeliveryFailed
 from bot.jobs import JobBook
 from bot.observability import BotMetrics
@@ -47,7 +47,7 @@ MAX_BACKOFF = 30.0
 DEAD_KEPT = 1000
 
 #: failures that pass on their own: the event waits and is tried again, however often
-TRANSIENT: tuple[type[BaseException], ...] = (DeliveryFailed, ChannelError, RedisError, OSError, TimeoutError)
+TRANSIENT: tuple[type[BaseException], ...] = (DeliveryFailed, DiscordDown, RedisError, OSError, TimeoutError)
 
 
 @dataclass(slots=True)

@@ -77,6 +77,8 @@ class Deliverer:
         self.moderation, self.notices, self.store = moderation, notices, store
         self.metrics, self.settings = metrics, settings
         self._last_edit: dict[str, float] = {}
+        #: channels whose status messages the bot could not update (logged once each)
+        self._unreachable: set[str] = set()
 
     async def handle(self, event: JobEvent) -> None:
         """Act on one event.
@@ -262,7 +264,9 @@ class Deliverer:
             else:
                 await self.channels.edit(job.channel_id, notes.status_message, content=text, view=view)
         except Unreachable as exc:
-            log.warning("job %s: cannot update its status in %s: %s", job.id, job.channel_id, exc.detail)
+            if job.channel_id not in self._unreachable:
+                self._unreachable.add(job.channel_id)
+                log.warning("job %s: cannot update its status in %s: %s", job.id, job.channel_id, exc.detail)
         except DiscordDown as exc:
             raise DeliveryFailed(str(exc)) from exc
         self._last_edit[job.id] = time.monotonic()

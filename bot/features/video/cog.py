@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.access import AccessPolicy, JobAction, member_of
 from bot.attachments import AttachmentInfo
-from bot.channels import ChannelError, Channels, missing_permissions
+from bot.channels import ChannelError, Channels, DiscordDown, Unreachable, missing_permissions
 from bot.errors import UserFacingError
 from bot.features.approvals.store import ApprovalStore, Kind, approval_id
 from bot.features.video import texts
@@ -185,8 +185,17 @@ class VideoCog(commands.Cog, name="video"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         notes = await self.jobs.notes(job.id)
         message_id = notes.clip_message or (str(interaction.message.id) if interaction.message else None)
-        if message_id:
-            await self.channels.delete(job.channel_id, message_id)
+        kept = ""
+        try:
+            if message_id:
+                await self.channels.delete(job.channel_id, message_id)
+        except DiscordDown:
+            await self.jobs.forget(job.id, "deleted_by")  # nothing happened: it can be pressed again
+            raise UserFacingError(
+                "Discord did not take the deletion just now; press Delete again in a minute."
+            ) from None
+        except Unreachable:
+            kept = " I could not remove the message itself (a missing permission); a moderator can."
         await self.jobs.remove_clip(job, ClipState.DELETED)
         if notes.status_message:
             # the clip is gone; an outdated status line is not worth failing for
@@ -194,7 +203,7 @@ class VideoCog(commands.Cog, name="video"):
                 await self.channels.edit(
                     job.channel_id, notes.status_message, content=texts.deleted_line(job)
                 )
-        await interaction.followup.send(f"Deleted the clip of `{job.id}`.", ephemeral=True)
+        await interaction.followup.send(f"Deleted the clip of `{job.id}`.{kept}", ephemeral=True)
 
     # ------------------------------------------------------------------- helpers
 
