@@ -19,7 +19,6 @@ key namespace): the AWS deployment scales its GPU workers on them, down to zero.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from redis.asyncio import Redis
 
 from inference.contract import Keys, ModelId
 from inference.jobqueue import JobQueue
+from inference.jobqueue.tasks import stop_tasks
 from inference.metrics import HealthReport, HealthServer
 
 log = logging.getLogger(__name__)
@@ -142,11 +142,7 @@ class Observer:
         return bound
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks, within=10.0, what="the metrics sampler")
         if self._http is not None:
             await self._http.stop()
 

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from inference.contract import JobRecord
 from inference.jobqueue.client import JobQueue, Lease
 from inference.jobqueue.errors import LeaseLost
+from inference.jobqueue.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,7 @@ class Worker:
                 await self._idle(settings.reap_interval_seconds, free > 0)
             await self._drain()
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await stop_tasks([beat], within=10.0, what="the heartbeat")
             await self.queue.unregister_worker(self.worker_id, self.lanes)
             log.info("worker %s stopped: %s", self.worker_id, self.outcomes)
 
@@ -259,8 +258,6 @@ class Worker:
         _, pending = await asyncio.wait(list(self._active), timeout=self.grace_seconds)
         for task in pending:
             lease = self._active[task]
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task], within=10.0, what=f"job {lease.job_id}")
             with contextlib.suppress(LeaseLost):  # the reaper got there first: nothing to hand back
                 await self.queue.release(lease, "the worker was stopped")
