@@ -143,7 +143,7 @@ class Deliverer:
     async def refuse(self, job: JobRecord, reason: str, state: ClipState = ClipState.REFUSED) -> None:
         """The clip will never be posted: say why, remove it from storage, refund it."""
         self.metrics.deliveries.labels("refused").inc()
-        await self._status(job, texts.failed_line(job, reason), post_if_missing=True)
+        await self._status(job, texts.not_posted_line(job, reason), post_if_missing=True)
         await self.jobs.remove_clip(job, state, reason)
         await self.jobs.settle(job, delivered=False)
 
@@ -180,7 +180,7 @@ class Deliverer:
             "and could not be made small enough; an admin can turn on S3 storage "
             "(REELBOT_STORAGE=s3) for links"
         )
-        await self._status(job, texts.failed_line(job, reason), post_if_missing=True)
+        await self._status(job, texts.not_posted_line(job, reason), post_if_missing=True)
         await self.jobs.record(job.id, clip_state=ClipState.UNDELIVERABLE.value, failed=reason)
         await self.jobs.settle(job, delivered=False)
 

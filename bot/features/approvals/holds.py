@@ -57,8 +57,10 @@ class Holds:
         try:
             await self.post_card(pending, config, request.channel_id)
         except ReviewChannelMissing as exc:
+            await self.approvals.discard(pending.id)
             raise Refused(f"This request {exc.why}.", reason="approval") from None
         except DiscordDown:
+            await self.approvals.discard(pending.id)
             raise Refused(
                 "This request needs a moderator's approval, but Discord did not take it to the "
                 "moderators just now. Nothing was queued; please try again in a minute.",
@@ -94,8 +96,13 @@ class Holds:
                 reasons=reasons,
             )
         )
-        if not pending.message_id:  # else posted before a restart
+        if pending.message_id:
+            return  # posted before a restart
+        try:
             await self.post_card(pending, config, job.channel_id, clip)
+        except ReviewChannelMissing:
+            await self.approvals.discard(pending.id)
+            raise
 
     async def post_card(
         self, pending: Pending, config: ModerationConfig, asked_in: str, clip: bytes | None = None

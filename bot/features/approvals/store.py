@@ -147,6 +147,10 @@ class ApprovalStore:
             created_at=float(raw.get("created_at", 0) or 0),
         )
 
+    async def discard(self, approval_id: str) -> None:
+        """Forget an approval whose card could not be posted (nobody could ever decide it)."""
+        await self.redis.delete(self.keys.approval(approval_id))
+
     async def set_message(self, approval_id: str, message_id: str) -> None:
         await self.redis.hset(self.keys.approval(approval_id), "message_id", message_id)
 

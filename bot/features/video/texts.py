@@ -62,6 +62,11 @@ def failed_line(job: JobRecord, reason: str) -> str:
     return clip_text(f"❌ <@{job.user_id}> your video `{job.id}` could not be made: {reason}")
 
 
+def not_posted_line(job: JobRecord, reason: str) -> str:
+    """The status message of a clip that was made but will not be posted."""
+    return clip_text(f"❌ <@{job.user_id}> your video `{job.id}` was made but will not be posted: {reason}")
+
+
 def cancelled_line(job: JobRecord) -> str:
     return f"🚫 <@{job.user_id}> your video `{job.id}` was cancelled."
 
