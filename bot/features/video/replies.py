@@ -41,17 +41,21 @@ class Replies:
         if queued.replayed:
             await interaction.followup.send(f"Already queued as `{job.id}`.", ephemeral=True)
             return
-        note = await self.post_status(job.channel_id, queued, interaction.user)
         place = ""
         if queued.position is not None:
             ahead = queued.position.ahead
             place = " You are next." if ahead == 0 else f" {ahead} ahead of you."
-        text = f"Queued `{job.id}` with `{job.spec.model}`.{place}{note}"
+        text = f"Queued `{job.id}` with `{job.spec.model}`.{place}"
         if queued.enhancement is not None:
             text += texts.enhancement_lines(queued.enhancement)
+        # the member hears first: the status message waits its turn in the channel's rate limit
+        # (Discord takes about 5 messages per 5 s in one channel), which a busy channel can fill
         await self._send(
             interaction, text, queued.preview, " This is the part of your image the video will show."
         )
+        note = await self.post_status(job.channel_id, queued, interaction.user)
+        if note:
+            await interaction.followup.send(note.strip(), ephemeral=True)
 
     async def post_status(self, channel_id: str, queued: Queued, mention: Any, prefix: str = "") -> str:
         """Post the job's status message (with Cancel) and record it; returns a note for the
