@@ -62,6 +62,7 @@ class ReelBot(commands.Bot):
         )
         self.settings, self.metrics, self.funnel, self.router = settings, metrics, funnel, router
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
+        self.tree.interaction_check = self._first_time  # type: ignore[method-assign]
         self.supervisor = Supervisor()
         self.observer: Observer | None = None
         self.features: list[commands.Cog] = []
@@ -114,6 +115,10 @@ class ReelBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s in %d guilds", self.user, len(self.guilds))
+
+    async def _first_time(self, interaction: discord.Interaction) -> bool:
+        """Commands and autocompletes delivered twice are answered once."""
+        return self.router.seen.first_time(interaction.id)
 
     async def _command_failed(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

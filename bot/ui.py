@@ -15,6 +15,8 @@ the router runs it through the error funnel, so every failure gets a reply.
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -109,6 +111,27 @@ def form_values(data: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
+class SeenInteractions:
+    """Interactions already taken up: Discord may deliver one twice (a resumed gateway replays
+    it), and the copy must not be answered (Discord refuses a second response with 400)."""
+
+    def __init__(self, keep_seconds: float = 15 * 60, most: int = 20_000) -> None:
+        self.keep, self.most = keep_seconds, most
+        self._seen: OrderedDict[int, float] = OrderedDict()
+
+    def first_time(self, interaction_id: int) -> bool:
+        """True the first time an interaction id is seen (within ``keep_seconds``)."""
+        now = time.monotonic()
+        while self._seen and (
+            len(self._seen) >= self.most or next(iter(self._seen.values())) < now - self.keep
+        ):
+            self._seen.popitem(last=False)
+        if interaction_id in self._seen:
+            return False
+        self._seen[interaction_id] = now
+        return True
+
+
 class Router:
     """Which handler answers each button and form action; every answer goes through the funnel."""
 
@@ -116,6 +139,7 @@ class Router:
         self.funnel = funnel
         self.buttons: dict[str, ClickHandler] = {}
         self.forms: dict[str, SubmitHandler] = {}
+        self.seen = SeenInteractions()
 
     def on_click(self, action: str, handler: ClickHandler) -> None:
         if action in self.buttons:
@@ -128,6 +152,8 @@ class Router:
         self.forms[action] = handler
 
     async def click(self, interaction: discord.Interaction, action: str, target: str) -> None:
+        if not self.seen.first_time(interaction.id):
+            return  # the same click delivered again: answered already
         handler = self.buttons.get(action)
         if handler is None:
             await self.funnel.reply(
@@ -142,6 +168,8 @@ class Router:
         match = CUSTOM_ID.fullmatch(str(data.get("custom_id", "")))
         if match is None:
             return False
+        if not self.seen.first_time(interaction.id):
+            return True  # the same submission delivered again: answered already
         handler = self.forms.get(match["action"])
         if handler is None:
             await self.funnel.reply(interaction, "This form no longer does anything; run the command again.")
