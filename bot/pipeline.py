@@ -44,6 +44,7 @@ from bot.moderation import Moderation
 from bot.requests import Drafted, Outcome, Queued, VideoRequest
 from bot.screening import ALLOWED, Action, PromptScreen, Stage, Verdict
 from bot.snapshot import Snapshot, Snapshots
+from bot.text import has_words, visible
 from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
 from inference.jobqueue import JobNotFound, JobQueue, LimitReached, new_job_id
 from inference.recipes import recipe_for
@@ -98,6 +99,7 @@ class RequestPipeline:
         Raises:
             Refused: with what to do; nothing was queued and nothing queued was touched.
         """
+        request = _readable(request)
         snap = await self.snapshots.load(request.guild_id, request.user_id, request.request_id)
         if snap.replay_of is not None:  # the same interaction again: answer with what it made
             return await self._replayed(request, snap.replay_of)
@@ -366,6 +368,26 @@ class RequestPipeline:
             await self.store.delete(image_ref)
         except StorageError as exc:
             log.warning("could not delete the refused request's image %s: %s", image_ref, exc)
+
+
+def _readable(request: VideoRequest) -> VideoRequest:
+    """``request`` with what shows nothing taken out of its texts.
+
+    Raises:
+        Refused: the prompt has no letter or digit left.
+    """
+    prompt = visible(request.prompt)
+    if not has_words(prompt):
+        what = "empty" if not prompt else "only symbols, punctuation or emoji"
+        raise Refused(
+            f"Your prompt is {what} once invisible characters are taken out, which gives the model "
+            "nothing to follow. Describe the video in words, for example: a red kite over a windy beach.",
+            reason="input",
+        )
+    original = visible(request.original_prompt) if request.original_prompt else None
+    return replace(
+        request, prompt=prompt, original_prompt=original or None, negative=visible(request.negative)
+    )
 
 
 def _apply(request: VideoRequest, enhancement: Enhancement) -> VideoRequest:

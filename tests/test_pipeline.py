@@ -88,12 +88,24 @@ async def test_a_request_is_queued_once_per_interaction_with_its_stored_image(
 
 async def test_bad_prompts_and_full_queues_are_refused_with_what_to_do(bot: ReelBot) -> None:
     pipeline = bot.parts.pipeline
-    with pytest.raises(Refused, match="The prompt is empty"):
+    with pytest.raises(Refused, match="Your prompt is empty"):
         await pipeline.run(request(prompt="   "))
     await bot.parts.limits.change_limits("10", {"guild_queue": 1}, "admin")
     await pipeline.run(request(1))
     with pytest.raises(Refused, match=r"queue is full: 1 video waiting, and the limit is 1"):
         await pipeline.run(request(2, member=Member("10", "31")))
+
+
+async def test_invisible_characters_are_taken_out_and_a_prompt_with_no_words_is_refused(bot: ReelBot) -> None:
+    pipeline = bot.parts.pipeline
+    queued = await pipeline.run(
+        request(prompt="a\u200b red\ufe0f kite\u2800", negative="no\u200b blur\u200d")
+    )
+    assert isinstance(queued, Queued)
+    assert (queued.job.spec.prompt, queued.job.spec.negative_prompt) == ("a red kite", "no blur")
+    for prompt, said in (("\u200b\u200d\u2060\ufeff", "empty"), ("!!! 🎬🎬", "only symbols")):
+        with pytest.raises(Refused, match=f"Your prompt is {said}.* once invisible characters are taken out"):
+            await pipeline.run(request(2, prompt=prompt))
 
 
 async def test_who_may_act_on_a_job(bot: ReelBot, queue: JobQueue) -> None:
