@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from bot.origins import origin_of, parse_origin
 from inference.images import ImageRejected, decode_image, encode_png, fit_to_frame
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ PREVIEW_MAX_WIDTH = 480
 
 _MIB = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers; C4/C8/CC are not
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
@@ -129,25 +129,11 @@ class ImageFetcher:
 # ------------------------------------------------------------------------- the URL
 
 
-def _origin(url: URL) -> tuple[str, str, int] | None:
-    """``(scheme, host, port)`` with the default port filled in, or None if ``url`` is no web origin."""
-    if not url.absolute or url.scheme not in _DEFAULT_PORTS or not url.host or url.user is not None:
-        return None
-    return url.scheme, url.host.lower(), url.explicit_port or _DEFAULT_PORTS[url.scheme]
-
-
 def _allowed_url(attachment: AttachmentInfo, allowed_origins: Sequence[str], send: str) -> URL:
-    allowed = set()
-    for text in allowed_origins:
-        origin = _origin(URL(text))
-        if origin is None or URL(text).path not in ("", "/"):
-            raise ValueError(
-                f"allowed origin {text!r} is not scheme://host[:port], e.g. {DEFAULT_CDN_ORIGINS[0]}"
-            )
-        allowed.add(origin)
+    allowed = {parse_origin(text) for text in allowed_origins}
     try:
         url = URL(attachment.url)
-        origin = _origin(url)
+        origin = origin_of(url)
     except ValueError:
         origin = None
     if origin is None or origin not in allowed:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.enhance import EnhanceSettings
 from bot.guildconfig import GuildLimits, limits_from_env
+from bot.origins import origin_text, parse_origin
 
 #: where attachments may be downloaded from unless DISCORD_CDN_ORIGINS says otherwise
 DEFAULT_CDN_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.net")
@@ -62,11 +63,13 @@ class BotSettings:
             raise ValueError("REELBOT_ATTACHMENT_MAX_BYTES must be at least 1024")
         if self.status_edit_seconds < 1:
             raise ValueError("REELBOT_STATUS_EDIT_SECONDS must be at least 1 (Discord rate-limits edits)")
+        if not self.cdn_origins:
+            raise ValueError("DISCORD_CDN_ORIGINS: give at least one origin, e.g. https://cdn.discordapp.com")
         for origin in self.cdn_origins:
-            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
-                raise ValueError(
-                    f"DISCORD_CDN_ORIGINS: {origin!r} is not an origin like https://cdn.discordapp.com"
-                )
+            try:
+                parse_origin(origin)  # the parser each attachment's URL is checked with
+            except ValueError as exc:
+                raise ValueError(f"DISCORD_CDN_ORIGINS: {exc}") from None
 
     def require_token(self) -> str:
         """The token, or ConfigurationError with how to get one."""
@@ -95,8 +98,11 @@ class BotSettings:
             if environ.get(name):
                 values[attr] = environ[name]
         if environ.get("DISCORD_CDN_ORIGINS"):
-            origins = [o.strip().rstrip("/") for o in environ["DISCORD_CDN_ORIGINS"].split(",") if o.strip()]
-            values["cdn_origins"] = tuple(origins)
+            origins = [o.strip() for o in environ["DISCORD_CDN_ORIGINS"].split(",") if o.strip()]
+            try:
+                values["cdn_origins"] = tuple(origin_text(parse_origin(o)) for o in origins)
+            except ValueError as exc:
+                raise ValueError(f"DISCORD_CDN_ORIGINS: {exc}") from None
         numbers: dict[str, tuple[str, type]] = {
             "REELBOT_DEV_GUILD_ID": ("dev_guild_id", int),
             "REELBOT_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", int),

@@ -19,6 +19,7 @@ from PIL import Image, PngImagePlugin
 
 from bot import attachments
 from bot.attachments import AcceptedImage, AttachmentInfo, AttachmentRejected, fetch_image
+from bot.origins import origin_of
 
 MIB = 1024 * 1024
 SEND = "send a PNG, JPEG or WEBP under 10 MiB and at most 4096x4096 pixels"
@@ -380,11 +381,11 @@ async def test_origins_match_whatever_their_case(cdn: Cdn, allowed: str, url: st
 def test_default_ports_are_normalised(a: str, b: str, same: bool) -> None:
     from yarl import URL
 
-    assert (attachments._origin(URL(a)) == attachments._origin(URL(b))) is same
+    assert (origin_of(URL(a)) == origin_of(URL(b))) is same
 
 
 async def test_a_misconfigured_origin_is_a_configuration_error(cdn: Cdn) -> None:
-    with pytest.raises(ValueError, match="is not scheme://host"):
+    with pytest.raises(ValueError, match=r"is not an origin like https://cdn.discordapp.com \(scheme://host"):
         async with aiohttp.ClientSession() as session:
             await fetch_image(
                 session, cdn.info("/files/x.png", size=1), allowed_origins=["cdn.discordapp.com"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import BotSettings
 from inference.cli import main
 from inference.jobqueue import JobQueue, QueueSettings
 from tests.conftest import make_job
@@ -42,6 +43,30 @@ def test_settings_come_from_the_environment() -> None:
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         QueueSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("origins", "message"),
+    [
+        ("https://cdn.discordapp.com@evil.example", "is not an origin"),  # a user part: the host is evil
+        ("https://cdn.discordapp.com/attachments", "is not an origin"),
+        ("cdn.discordapp.com", "is not an origin"),
+        ("ftp://cdn.discordapp.com", "is not an origin"),
+        ("https://cdn.discordapp.com?x=1", "is not an origin"),
+    ],
+)
+def test_cdn_origins_are_checked_at_start_up_by_the_parser_used_for_each_attachment(
+    origins: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"DISCORD_CDN_ORIGINS: .*{message}"):
+        BotSettings.from_env({"DISCORD_CDN_ORIGINS": origins})
+
+
+def test_cdn_origins_are_normalised_as_at_request_time() -> None:
+    settings = BotSettings.from_env(
+        {"DISCORD_CDN_ORIGINS": "HTTPS://CDN.DiscordApp.com:443/, http://Media.example:8080"}
+    )
+    assert settings.cdn_origins == ("https://cdn.discordapp.com", "http://media.example:8080")
 
 
 def test_cli_reports_a_configuration_error(
