@@ -65,7 +65,7 @@ def refusal_text(refusal: LimitReached, retry_at: float | None, period_seconds: 
         text = (
             f"You already have {plural(used, 'video')} waiting or rendering; "
             f"the limit on this server is {cap}. Try again when one finishes{after}. /queue shows them."
-        )
+        )  # the bot always gives an estimate (LimitsService.explain); "" only for other callers
     elif limit == Limit.RATE:
         text = (
             f"You have asked for {plural(cap, 'video')} in the last {duration(period_seconds)}, "

@@ -66,14 +66,17 @@ class LimitsService:
         the limit itself cannot say (a job finishing, the queue draining)."""
         retry_at = refusal.retry_at
         if retry_at is None and refusal.limit == Limit.ACTIVE:
-            retry_at = await self._first_finish(who)
+            retry_at = await self._first_finish(who, lane)
         elif retry_at is None and refusal.limit in (Limit.GUILD_QUEUE, Limit.GLOBAL_QUEUE):
             stats = await self.queue.lane_stats(lane)
             retry_at = time.time() + stats.job_seconds / max(stats.workers, 1)
         return refusal_text(refusal, retry_at, policy.limits.rate_period)
 
-    async def _first_finish(self, who: Member) -> float | None:
-        """When the member's earliest active job should finish, if anyone can tell."""
+    async def _first_finish(self, who: Member, lane: str) -> float:
+        """When the member's earliest active job should finish: from its place and the lane's
+        measured render time, or the default render time where nothing can say more (no worker
+        online yet, or the job ended just now)."""
+        now = time.time()
         ids: set[str] = await self.queue.redis.smembers(  # type: ignore[assignment]
             self.queue.keys.member_active(who.guild_id, who.user_id)
         )
@@ -83,15 +86,19 @@ class LimitsService:
                 job = await self.queue.get(job_id)
             except JobNotFound:
                 continue
-            seconds = (await self.queue.lane_stats(job.lane)).job_seconds
-            end: float | None = None
+            stats = await self.queue.lane_stats(job.lane)
             if job.status is JobStatus.RUNNING and job.started_at:
-                end = max(job.started_at + seconds, time.time() + 1)
+                end = max(job.started_at + stats.job_seconds, now + 1)
             else:
-                position = await self.queue.position(job.id)
-                end = position.eta + seconds if position and position.eta else None
-            if end is not None and (soonest is None or end < soonest):
-                soonest = end
+                position = await self.queue.position(job.id, stats)
+                if position is not None and position.eta:
+                    end = position.eta + stats.job_seconds
+                else:  # no worker to give an ETA: its place times the lane's render time
+                    ahead = position.ahead if position is not None else 0
+                    end = now + (ahead + 1) * stats.job_seconds
+            soonest = end if soonest is None else min(soonest, end)
+        if soonest is None:
+            soonest = now + (await self.queue.lane_stats(lane)).job_seconds
         return soonest
 
     # ----------------------------------------------------------------- blocks

@@ -108,6 +108,16 @@ async def test_invisible_characters_are_taken_out_and_a_prompt_with_no_words_is_
             await pipeline.run(request(2, prompt=prompt))
 
 
+async def test_every_limit_refusal_says_when_even_with_no_worker_to_give_an_eta(bot: ReelBot) -> None:
+    pipeline = bot.parts.pipeline
+    await bot.parts.limits.change_limits("10", {"active": 1}, "admin")
+    await pipeline.run(request(1))  # waits: no worker is online, so its place has no ETA
+    for n in (2, 3):  # a third refusal in a row would start a cooldown, which says when too
+        with pytest.raises(Refused, match=r"Try again when one finishes, expected <t:\d+:R>") as refused:
+            await pipeline.run(request(n))
+        assert "the limit on this server is 1" in str(refused.value)
+
+
 async def test_who_may_act_on_a_job(bot: ReelBot, queue: JobQueue) -> None:
     access: AccessPolicy = bot.parts.access
     job = (await bot.parts.pipeline.run(request())).job  # type: ignore[union-attr]
