@@ -17,11 +17,17 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from redis.exceptions import RedisError
 
 from bot.errors import UserFacingError
 from bot.observability import BotMetrics
 
 log = logging.getLogger(__name__)
+
+UNREACHABLE = (
+    "Reelbot cannot reach its database right now, so nothing was done; what you had queued is "
+    "safe. Please try again in a minute."
+)
 
 #: the view offering an Appeal for a refusal id (set by the approvals feature)
 AppealView = Callable[[str], discord.ui.View]
@@ -54,6 +60,11 @@ class Funnel:
             text = "Reelbot works inside a server, not in direct messages."
         elif isinstance(cause, app_commands.CheckFailure | app_commands.TransformerError):
             text = str(cause) or "This command cannot be used here."
+        elif isinstance(cause, RedisError):
+            # Redis down, frozen or partitioned: the client gave up after its timeouts and retries
+            log.warning("an interaction failed because Redis cannot be reached: %s", cause)
+            self.metrics.refusals.labels("redis").inc()
+            text = UNREACHABLE
         else:
             reference = self.log_bug(interaction, cause)
             text = (
@@ -98,6 +109,8 @@ class Funnel:
             return await produce()
         except UserFacingError as exc:
             return [app_commands.Choice(name=str(exc)[:100], value="-")]
+        except RedisError:
+            return [app_commands.Choice(name="The list is not available right now; type a value", value="-")]
         except Exception as exc:
             reference = self.log_bug(interaction, exc)
             name = f"Could not list the choices (reference {reference}); type a value or try again"
