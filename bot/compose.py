@@ -33,6 +33,7 @@ from bot.features.settings.cog import SettingsCog
 from bot.features.video.cog import VideoCog
 from bot.features.video.replies import Replies
 from bot.funnel import Funnel
+from bot.inputs import InputJanitor
 from bot.jobs import JobBook
 from bot.limits import LimitsService
 from bot.moderation import Guardrail, Moderation
@@ -73,6 +74,7 @@ class Parts:
     channels: Channels
     notices: AdminNotices
     audit: AuditLog
+    inputs: InputJanitor
 
 
 def compose(
@@ -112,6 +114,7 @@ def compose(
     approvals, drafts, jobs = ApprovalStore(redis, keys), DraftStore(redis, keys), JobBook(queue, store)
     access = AccessPolicy(queue, approvals, drafts, settings.operator_ids)
     holds = Holds(approvals, channels, notices)
+    inputs = InputJanitor(redis, keys, store)
     images = ImageFetcher(settings.cdn_origins, settings.attachment_max_bytes)
     pipeline = RequestPipeline(
         queue=queue,
@@ -125,6 +128,7 @@ def compose(
         holds=holds,
         drafts=drafts,
         jobs=jobs,
+        inputs=inputs,
         default_models=models,
     )
     deliverer = Deliverer(
@@ -148,7 +152,7 @@ def compose(
         replies=replies,
         channels=channels,
         queue=queue,
-        store=store,
+        inputs=inputs,
         audit=audit,
     )
     snapshots = pipeline.snapshots
@@ -174,7 +178,7 @@ def compose(
         OperationsCog(access=access, queue=queue, jobs=jobs, audit=audit),
     ]
     bot.supervisor.add("delivery", delivery.run)
-    bot.supervisor.add("reaper", lambda: reap_forever(queue))
+    bot.supervisor.add("reaper", lambda: reap_forever(queue, inputs))
     bot.observer = Observer(
         queue,
         metrics,
@@ -204,16 +208,19 @@ def compose(
         channels=channels,
         notices=notices,
         audit=audit,
+        inputs=inputs,
     )
     return bot
 
 
-async def reap_forever(queue: JobQueue) -> None:
-    """Reclaim expired leases, as workers do, so a lone dead worker's job still moves."""
+async def reap_forever(queue: JobQueue, inputs: InputJanitor) -> None:
+    """Reclaim expired leases, as workers do, so a lone dead worker's job still moves; and delete
+    input images whose request's wait ended (``bot/inputs.py``)."""
     every = queue.settings.reap_interval_seconds
     while True:
         try:
             await queue.reap()
+            await inputs.sweep()
         except Exception:
             log.exception("reaping failed; retrying")
         await asyncio.sleep(every)

@@ -93,10 +93,13 @@ class JobBook:
         return JobNotes.from_hash(raw)
 
     async def record_queued(self, job: JobRecord, flags: tuple[str, ...]) -> None:
-        """Remember a new job for its member's /queue, and what the filter flagged in it."""
+        """Remember a new job for its member's /queue and what the filter flagged in it; its
+        input image now belongs to the job (no longer due for deletion, see bot/inputs.py)."""
         member = self.keys.member_jobs(job.guild_id, job.user_id)
         notes = self.keys.posts(job.id)
         async with self.redis.pipeline(transaction=True) as pipe:
+            if job.spec.image_ref:
+                pipe.zrem(self.keys.input_expiry(), job.spec.image_ref)
             pipe.zadd(member, {job.id: job.created_at or time.time()})
             pipe.zremrangebyrank(member, 0, -RECENT_JOBS - 1)
             pipe.expire(member, self.retention)
@@ -126,19 +129,27 @@ class JobBook:
         return await self.record(job_id, only_if_new="deleted_by", deleted_by=by)
 
     async def remove_clip(self, job: JobRecord, state: ClipState, reason: str = "") -> None:
-        """Record that the clip will never be shown (``state``) and delete it from storage."""
+        """Record that the clip will never be shown (``state``) and delete it, and its input
+        image, from storage."""
         fields = {"clip_state": state.value}
         if reason:
             fields["failed"] = reason
         await self.record(job.id, **fields)
-        clip = _clip_ref(job)
-        if clip is None:
+        await self._delete(job, _clip_ref(job), f"the {state} clip")
+        await self.remove_input(job)
+
+    async def remove_input(self, job: JobRecord) -> None:
+        """Delete the job's input image (it ended without a clip, or its clip is gone)."""
+        await self._delete(job, job.spec.image_ref, "its input image")
+
+    async def _delete(self, job: JobRecord, ref: str | None, what: str) -> None:
+        if not ref:
             return
         try:
-            await self.store.delete(clip)
+            await self.store.delete(ref)
         except StorageError as exc:
-            # the record already says the clip is gone, so nothing serves it; the blob expires
-            log.warning("job %s: could not delete the %s clip from storage: %s", job.id, state, exc)
+            # the record already says it is gone, so nothing serves it; storage expires it
+            log.warning("job %s: could not delete %s from storage: %s", job.id, what, exc)
 
     async def member_jobs(self, guild_id: str, user_id: str) -> list[tuple[JobRecord, Position | None]]:
         """A member's queued and running jobs in a guild, oldest first, with their positions."""

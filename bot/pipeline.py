@@ -34,9 +34,11 @@ from bot.enhance import Enhancement, Enhancer, Mode
 from bot.errors import Refused
 from bot.features.approvals.cards import appeal_hint
 from bot.features.approvals.holds import Holds
-from bot.features.drafts.store import Draft, DraftStore
+from bot.features.approvals.store import KEEP_SECONDS
+from bot.features.drafts.store import DRAFT_SECONDS, Draft, DraftStore
 from bot.fmt import relative
 from bot.guildconfig import MemberPolicy
+from bot.inputs import APPEAL_WINDOW_SECONDS, InputJanitor
 from bot.jobs import JobBook
 from bot.limits import LimitsService
 from bot.models import choose_model
@@ -82,12 +84,13 @@ class RequestPipeline:
         holds: Holds,
         drafts: DraftStore,
         jobs: JobBook,
+        inputs: InputJanitor,
         default_models: Sequence[ModelId],
     ) -> None:
         self.queue, self.store, self.snapshots = queue, store, snapshots
         self.limits, self.moderation, self.screen = limits, moderation, screen
         self.enhancer, self.images = enhancer, images
-        self.holds, self.drafts, self.jobs = holds, drafts, jobs
+        self.holds, self.drafts, self.jobs, self.inputs = holds, drafts, jobs, inputs
         self.default_models = list(default_models)
 
     async def run(self, request: VideoRequest) -> Outcome:
@@ -127,6 +130,7 @@ class RequestPipeline:
             why = self._hold_reason(request, snap)
             if why is not None:
                 held = await self.holds.hold_request(request, why, snap.moderation)
+                await self.inputs.due(request.image_ref, KEEP_SECONDS)  # unless approved by then
                 return replace(held, enhancement=enhancement)
         return await self._enqueue(request, snap, policy, model, image, enhancement)
 
@@ -189,7 +193,8 @@ class RequestPipeline:
         if request.image_ref is None or request.approved_by is not None:
             return None  # an approved request's image was seen by the moderator: no need to read it
         try:
-            return Image(await self.store.get(request.image_ref), stored=True)
+            # a Re-roll or Remix stores a copy for its own job: every job owns its input
+            return Image(await self.store.get(request.image_ref), stored=request.source_job is None)
         except StorageError:
             raise Refused(
                 "The image of this video has expired from storage; start again with /video and the image.",
@@ -199,7 +204,7 @@ class RequestPipeline:
     async def _store_image(self, request: VideoRequest, image: Image | None) -> VideoRequest:
         """``request`` with its job id chosen and its image (if new) in storage."""
         job_id = request.job_id or new_job_id()
-        if image is None or image.stored or request.image_ref:
+        if image is None or image.stored:
             return replace(request, job_id=job_id)
         try:
             stored = await self.store.put(f"inputs/{job_id}.png", image.png, "image/png")
@@ -258,6 +263,7 @@ class RequestPipeline:
         if snap.moderation.review_channel:
             kept = await self._store_image(request, image)
             appeal = await self.holds.keep_refusal(kept, reason)
+            await self.inputs.due(kept.image_ref, APPEAL_WINDOW_SECONDS)
         text = f"This request cannot be made here: {reason}."
         if standing.cooldown_until:
             until = relative(standing.cooldown_until)
@@ -298,6 +304,7 @@ class RequestPipeline:
             shortened=enhancement.shortened,
         )
         await self.drafts.save(draft)
+        await self.inputs.due(request.image_ref, DRAFT_SECONDS + 300)  # unless decided by then
         return Drafted(before, enhancement, draft.draft_id, image.preview if image else None)
 
     # -------------------------------------------------------------- hold, queue
@@ -362,12 +369,7 @@ class RequestPipeline:
 
     async def _discard(self, image_ref: str | None) -> None:
         """Drop an input image stored for a request that was not queued."""
-        if not image_ref:
-            return
-        try:
-            await self.store.delete(image_ref)
-        except StorageError as exc:
-            log.warning("could not delete the refused request's image %s: %s", image_ref, exc)
+        await self.inputs.delete(image_ref)
 
 
 def _readable(request: VideoRequest) -> VideoRequest:

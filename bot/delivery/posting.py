@@ -106,8 +106,10 @@ class Deliverer:
             await self._status(
                 job, texts.failed_line(job, job.error or "unknown error"), post_if_missing=True
             )
+            await self.jobs.remove_input(job)  # it ended without a clip
         elif event.type is EventType.CANCELLED:
             await self._status(job, texts.cancelled_line(job))
+            await self.jobs.remove_input(job)
         if event.type.final:
             self._last_edit.pop(job.id, None)
 
@@ -182,6 +184,7 @@ class Deliverer:
         )
         await self._status(job, texts.not_posted_line(job, reason), post_if_missing=True)
         await self.jobs.record(job.id, clip_state=ClipState.UNDELIVERABLE.value, failed=reason)
+        await self.jobs.remove_input(job)
         await self.jobs.settle(job, delivered=False)
 
     async def _post(self, job: JobRecord, clip: ClipResult, payload: bytes | None, link: str | None) -> None:
@@ -212,6 +215,7 @@ class Deliverer:
         await self.jobs.record(
             job.id, clip_state=ClipState.UNDELIVERABLE.value, failed=f"I cannot post in <#{job.channel_id}>"
         )
+        await self.jobs.remove_input(job)
         await self.jobs.settle(job, delivered=False)
         config = await self.moderation.config(job.guild_id)
         text = (

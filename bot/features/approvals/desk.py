@@ -21,16 +21,16 @@ from bot.channels import ChannelError, Channels, DiscordDown
 from bot.errors import UserFacingError
 from bot.features.approvals.cards import already_decided, decided_line
 from bot.features.approvals.holds import Holds, ReviewChannelMissing
-from bot.features.approvals.store import APPEALS_PER_DAY, ApprovalStore, Kind, Pending
+from bot.features.approvals.store import APPEALS_PER_DAY, KEEP_SECONDS, ApprovalStore, Kind, Pending
 from bot.features.video.replies import Replies
 from bot.fmt import clip_text
+from bot.inputs import InputJanitor
 from bot.jobs import ClipState
 from bot.modconfig import ModerationConfig, ModerationStore
 from bot.pipeline import RequestPipeline
 from bot.requests import Member, Origin, Queued
 from inference.contract import JobRecord
 from inference.jobqueue import JobNotFound, JobQueue
-from inference.storage import BlobStore, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,12 @@ class ApprovalDesk:
         replies: Replies,
         channels: Channels,
         queue: JobQueue,
-        store: BlobStore,
+        inputs: InputJanitor,
         audit: AuditLog,
     ) -> None:
         self.approvals, self.holds, self.pipeline, self.clips = approvals, holds, pipeline, clips
-        self.replies, self.channels, self.queue, self.store, self.audit = (
-            replies,
-            channels,
-            queue,
-            store,
-            audit,
-        )
+        self.replies, self.channels, self.queue, self.audit = replies, channels, queue, audit
+        self.inputs = inputs
         self.settings = ModerationStore(queue.redis, queue.keys)
 
     async def decide(self, pending: Pending, by: Member, *, approve: bool, reason: str = "") -> str:
@@ -104,6 +99,8 @@ class ApprovalDesk:
         if outcome == "gone":
             raise UserFacingError("This refusal has expired; it can no longer be appealed.", reason="appeal")
         config = await self.settings.load(pending.guild_id)
+        if pending.request is not None:  # its image now waits for the moderators' decision
+            await self.inputs.due(pending.request.image_ref, KEEP_SECONDS)
         try:
             await self.holds.post_card(replace(pending, state="pending"), config, pending.channel_id)
         except (ReviewChannelMissing, ChannelError) as exc:
@@ -164,13 +161,7 @@ class ApprovalDesk:
             return None
 
     async def _discard_input(self, pending: Pending) -> None:
-        ref = pending.request.image_ref if pending.request is not None else None
-        if not ref:
-            return
-        try:
-            await self.store.delete(ref)
-        except StorageError as exc:
-            log.warning("approval %s: could not delete the rejected request's image: %s", pending.id, exc)
+        await self.inputs.delete(pending.request.image_ref if pending.request is not None else None)
 
     async def _tell(self, pending: Pending, text: str) -> None:
         mention = discord.AllowedMentions(users=[discord.Object(int(pending.user_id))])

@@ -21,6 +21,7 @@ from bot.features.approvals.cards import (
     unreachable_notice,
 )
 from bot.features.approvals.store import ApprovalStore, Kind, Pending, approval_id
+from bot.inputs import APPEAL_WINDOW_SECONDS
 from bot.modconfig import ModerationConfig
 from bot.notices import AdminNotices
 from bot.requests import Held, VideoRequest
@@ -71,7 +72,10 @@ class Holds:
     async def keep_refusal(self, request: VideoRequest, reason: str) -> str:
         """Keep a refused request so its member can appeal it; returns the appeal's id."""
         assert request.job_id is not None, "the pipeline chooses the job id before keeping a refusal"
-        pending = await self.approvals.open(_pending(Kind.APPEAL, request, reason, "draft"))
+        # a refusal can be appealed for a day; sending the appeal keeps it for the moderators
+        pending = await self.approvals.open(
+            _pending(Kind.APPEAL, request, reason, "draft"), APPEAL_WINDOW_SECONDS
+        )
         return pending.id
 
     async def hold_clip(

@@ -53,6 +53,7 @@ if used >= tonumber(ARGV[1]) then return 'spent' end
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 172800)
 redis.call('HSET', KEYS[1], 'state', 'pending', 'appealed_at', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 'sent'
 """
 
@@ -116,10 +117,11 @@ class ApprovalStore:
         self._open = redis.register_script(_OPEN)
         self._appeal = redis.register_script(_APPEAL)
 
-    async def open(self, pending: Pending) -> Pending:
-        """Keep a new approval (an existing one with the same id is returned as it is)."""
+    async def open(self, pending: Pending, keep_seconds: int = KEEP_SECONDS) -> Pending:
+        """Keep a new approval for ``keep_seconds`` (an existing one with the same id is returned
+        as it is)."""
         pending = replace(pending, created_at=pending.created_at or time.time())
-        if await self._open(keys=[self.keys.approval(pending.id)], args=[KEEP_SECONDS, *pending.fields()]):
+        if await self._open(keys=[self.keys.approval(pending.id)], args=[keep_seconds, *pending.fields()]):
             return pending
         existing = await self.get(pending.id)
         return existing or pending
@@ -186,6 +188,7 @@ class ApprovalStore:
         day = int(time.time() // 86400)
         counter = self.keys.appeals(pending.guild_id, pending.user_id, day)
         reply = await self._appeal(
-            keys=[self.keys.approval(pending.id), counter], args=[APPEALS_PER_DAY, f"{time.time():.3f}"]
+            keys=[self.keys.approval(pending.id), counter],
+            args=[APPEALS_PER_DAY, f"{time.time():.3f}", KEEP_SECONDS],
         )
         return str(reply)
