@@ -9,29 +9,63 @@ worker imports it without pulling in discord. It is the single source of truth f
 * every shared Redis key, under a versioned prefix.
 
 A record or event written by a different contract version, or one that is malformed,
-raises :class:`ContractError`; readers never crash on it.
+raises :class:`ContractError`; readers never crash on it. The readers are total: whatever
+Redis hands back (bytes that are not UTF-8, JSON nested past the recursion limit, numbers
+JSON cannot carry, ids with a trailing newline), they return a valid object or raise
+ContractError, and nothing else (tests/test_contract_readers.py feeds them mutations).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 
 CONTRACT_VERSION: Final = 1
 
 MAX_PROMPT_CHARS: Final = 2000
-_SNOWFLAKE = re.compile(r"^[0-9]{1,20}$")
-_JOB_ID = re.compile(r"^[0-9a-z]{6,32}$")
-_NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_MODEL_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# always matched with fullmatch: ``match`` with ``$`` would let a trailing newline through
+_SNOWFLAKE = re.compile(r"[0-9]{1,20}")
+_JOB_ID = re.compile(r"[0-9a-z]{6,32}")
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_MODEL_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class ContractError(ValueError):
     """A record, spec or event does not follow this contract version."""
+
+
+def _reader(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Make a reader total: the errors Python raises on odd input become ContractError.
+
+    The readers check what they read field by field, with messages that say what is wrong;
+    this is the net under those checks for input nobody thought of, so that a delivery loop
+    sets a bad entry aside instead of stopping on it.
+    """
+
+    def wrap(read: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(read)
+        def total(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return read(*args, **kwargs)
+            except ContractError:
+                raise
+            except RecursionError:
+                raise ContractError(f"{what} is nested too deeply to read") from None
+            except (TypeError, ValueError, OverflowError, KeyError) as exc:
+                raise ContractError(f"{what} is malformed: {exc!r}") from exc
+
+        return total
+
+    return wrap
 
 
 # --------------------------------------------------------------------------- models
@@ -159,13 +193,12 @@ class GenerationSpec:
         }
 
     @classmethod
+    @_reader("the generation spec")
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationSpec:
         """Build a spec from its JSON object; unknown or mistyped fields raise ContractError."""
         if not isinstance(data, Mapping):
             raise ContractError("the generation spec must be a JSON object")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ContractError(f"unknown generation spec fields: {sorted(unknown)}")
+        _no_unknown(data, cls, "generation spec")
         try:
             model = ModelId(data.get("model", DEFAULT_MODEL))
         except ValueError:
@@ -217,6 +250,7 @@ class FilterScores:
         }
 
     @classmethod
+    @_reader("the filter scores")
     def from_dict(cls, data: Any) -> FilterScores:
         if not isinstance(data, Mapping):
             raise ContractError("the filter scores must be a JSON object")
@@ -224,16 +258,15 @@ class FilterScores:
         frames, scores = data.get("frames", []), data.get("scores", [])
         if not isinstance(frames, list) or not isinstance(scores, list):
             raise ContractError("the filter's frames and scores must be lists")
-        try:
-            return cls(
-                max=_number(data, "max"),
-                mean=_number(data, "mean"),
-                frames=tuple(int(f) for f in frames),
-                scores=tuple(float(s) for s in scores),
-                seconds=_float(data, "seconds", 0.0),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ContractError(f"the filter scores are malformed: {exc}") from exc
+        if not all(type(f) is int for f in frames):
+            raise ContractError("the filter's frames must be frame numbers (integers)")
+        return cls(
+            max=_number(data, "max"),
+            mean=_number(data, "mean"),
+            frames=tuple(frames),
+            scores=tuple(_number({"score": s}, "score") for s in scores),
+            seconds=_float(data, "seconds", 0.0),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,13 +337,14 @@ class ClipResult:
         return data
 
     @classmethod
+    @_reader("the clip result")
     def from_dict(cls, data: Any) -> ClipResult:
         """Read a result's JSON object; a missing, unknown or mistyped field raises ContractError."""
         if not isinstance(data, Mapping):
             raise ContractError("a clip result must be a JSON object")
         unknown = set(data) - _RESULT_KEYS
         if unknown:
-            raise ContractError(f"unknown clip result fields: {sorted(unknown)}")
+            raise ContractError(f"unknown clip result fields: {sorted(unknown, key=repr)}")
         nsfw = data.get("nsfw")
         return cls(
             clip_ref=_typed(data, "clip_ref", str),
@@ -369,10 +403,10 @@ class JobRecord:
     result: dict[str, Any] | None = field(default=None)
 
     def __post_init__(self) -> None:
-        if not _JOB_ID.match(self.id):
+        if not _JOB_ID.fullmatch(self.id):
             raise ContractError(f"job id {self.id!r} is not 6-32 lowercase letters and digits")
         for name in ("guild_id", "channel_id", "user_id"):
-            if not _SNOWFLAKE.match(getattr(self, name)):
+            if not _SNOWFLAKE.fullmatch(getattr(self, name)):
                 raise ContractError(f"{name} {getattr(self, name)!r} is not a Discord id")
         if not self.request_id or len(self.request_id) > 100:
             raise ContractError("request_id must be 1-100 characters")
@@ -380,6 +414,8 @@ class JobRecord:
             raise ContractError(f"weight {self.weight} is out of range: use 0.05 to 100")
         if not 1 <= self.max_attempts <= 20:
             raise ContractError(f"max_attempts {self.max_attempts} is out of range: use 1 to 20")
+        if self.attempts < 0:
+            raise ContractError(f"attempts {self.attempts} is negative")
 
     @property
     def lane(self) -> ModelId:
@@ -429,28 +465,33 @@ class JobRecord:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
+    @_reader("the job record")
     def from_json(cls, text: str | bytes) -> JobRecord:
+        """Read a record's canonical JSON (text, or bytes in a JSON encoding)."""
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # UnicodeDecodeError included
             raise ContractError(f"job record is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ContractError("job record is not valid JSON: it is nested too deeply") from None
         return cls.from_dict(data)
 
     @classmethod
+    @_reader("the job record")
     def from_dict(cls, data: Any) -> JobRecord:
         if not isinstance(data, dict):
             raise ContractError("a job record must be a JSON object")
         _check_version(data.get("v"), "job record")
         unknown = set(data) - _RECORD_FIELDS - {"v"}
         if unknown:
-            raise ContractError(f"unknown job record fields: {sorted(unknown)}")
+            raise ContractError(f"unknown job record fields: {sorted(unknown, key=repr)}")
         try:
-            status = JobStatus(str(data.get("status")))
+            status = JobStatus(_typed(data, "status", str, "none"))
         except ValueError:
             raise ContractError(f"unknown job status {data.get('status')!r}") from None
         result = data.get("result")
-        if result is not None and not isinstance(result, dict):
-            raise ContractError("job result must be a JSON object")
+        if result is not None:
+            _check_result(result)
         return cls(
             id=_typed(data, "id", str),
             request_id=_typed(data, "request_id", str),
@@ -488,9 +529,10 @@ class JobRecord:
         return out
 
     @classmethod
+    @_reader("the job record")
     def from_fields(cls, fields: Mapping[Any, Any]) -> JobRecord:
         """Rebuild a record from its Redis hash (str or bytes); raises ContractError when malformed."""
-        raw = {_text(k): _text(v) for k, v in fields.items()}
+        raw = _texts(fields, "job record")
         if not raw:
             raise ContractError("job record is empty")
         data: dict[str, Any] = {}
@@ -501,14 +543,20 @@ class JobRecord:
                 elif key in _INT_FIELDS:
                     data[key] = int(value)
                 elif key in _FLOAT_FIELDS:
-                    data[key] = float(value)
+                    data[key] = _finite(key, float(value))
                 elif key in _BOOL_FIELDS:
+                    if value not in ("0", "1"):
+                        raise ContractError(f"job record field {key!r} is {value!r}, not 0 or 1")
                     data[key] = value == "1"
                 elif key in _RECORD_FIELDS or key == "v":
                     data[key] = value
                 # other hash fields (lease, seq, ...) belong to the queue, not the record
+        except ContractError:
+            raise
         except ValueError as exc:
             raise ContractError(f"job record field is malformed: {exc}") from exc
+        except RecursionError:
+            raise ContractError("job record field is malformed: JSON nested too deeply") from None
         return cls.from_dict(data)
 
 
@@ -552,22 +600,40 @@ class JobEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
+    @_reader("the job event")
     def from_fields(cls, fields: Mapping[Any, Any]) -> JobEvent:
-        raw = {_text(k): _text(v) for k, v in fields.items()}
+        """Read a stream entry (str or bytes); raises ContractError when malformed."""
+        raw = _texts(fields, "job event")
         _check_version(_int_or_none(raw.get("v")), "job event")
         try:
-            return cls(
+            event = cls(
                 type=EventType(raw["type"]),
                 job_id=raw["job"],
                 guild_id=raw["guild"],
                 channel_id=raw["channel"],
                 user_id=raw["user"],
-                at=float(raw["at"]),
+                at=_finite("at", float(raw["at"])),
                 attempt=int(raw.get("attempt", "0")),
                 data=json.loads(raw.get("data") or "{}"),
             )
         except (KeyError, ValueError) as exc:
             raise ContractError(f"job event is malformed: {exc!r}") from exc
+        except RecursionError:
+            raise ContractError("job event is malformed: its data is nested too deeply") from None
+        if not isinstance(event.data, dict):
+            raise ContractError(
+                f"job event is malformed: its data must be a JSON object, not {event.data!r:.40}"
+            )
+        if not _JOB_ID.fullmatch(event.job_id):
+            raise ContractError(f"job event is malformed: job id {event.job_id!r} is not a job id")
+        for name in ("guild_id", "channel_id", "user_id"):
+            if not _SNOWFLAKE.fullmatch(getattr(event, name)):
+                raise ContractError(
+                    f"job event is malformed: {name} {getattr(event, name)!r} is not a Discord id"
+                )
+        if event.attempt < 0:
+            raise ContractError(f"job event is malformed: attempt {event.attempt} is negative")
+        return event
 
 
 # ----------------------------------------------------------------------------- keys
@@ -585,7 +651,7 @@ class Keys:
     namespace: str = "reelbot"
 
     def __post_init__(self) -> None:
-        if not _NAMESPACE.match(self.namespace):
+        if not _NAMESPACE.fullmatch(self.namespace):
             raise ContractError(f"namespace {self.namespace!r}: use 1-64 letters, digits, _ . -")
 
     @property
@@ -665,6 +731,11 @@ class Keys:
         """Stream: job events the bot set aside after they kept failing, for operators (trimmed)."""
         return f"{self.prefix}events:dead"
 
+    def input_expiry(self) -> str:
+        """Sorted set: input images stored for requests that are not queued (yet), by when to
+        delete them; queueing the request takes its image off (the bot's janitor sweeps it)."""
+        return f"{self.prefix}inputs:expiry"
+
     def notices(self, guild_id: str) -> str:
         """Hash: problems the bot told a guild's admins about, by kind, so each is told once (expires)."""
         return f"{self.prefix}notices:{guild_id}"
@@ -740,7 +811,7 @@ class Keys:
 
 def check_lane_name(name: str) -> str:
     """Validate a lane (model) name used in a key; returns it unchanged."""
-    if not _MODEL_SLUG.match(name):
+    if not _MODEL_SLUG.fullmatch(name):
         raise ContractError(f"lane name {name!r} is not a model slug")
     return name
 
@@ -749,7 +820,8 @@ def check_lane_name(name: str) -> str:
 
 
 def _check_version(version: object, what: str) -> None:
-    if version != CONTRACT_VERSION and version != str(CONTRACT_VERSION):
+    # True == 1 in Python; a version is never a boolean
+    if isinstance(version, bool) or version not in (CONTRACT_VERSION, str(CONTRACT_VERSION)):
         raise ContractError(
             f"{what} has contract version {version!r}; this Reelbot reads version "
             f"{CONTRACT_VERSION}. Upgrade the bot and workers together."
@@ -775,7 +847,17 @@ def _float(data: Mapping[str, Any], key: str, default: float | None = None) -> A
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ContractError(f"field {key!r} must be a number")
-    return float(value)
+    try:
+        return _finite(key, float(value))
+    except OverflowError:
+        raise ContractError(f"field {key!r} is too large for a number") from None
+
+
+def _finite(key: str, value: float) -> float:
+    """``value``, unless it is NaN or infinite (JSON cannot carry those)."""
+    if not math.isfinite(value):
+        raise ContractError(f"field {key!r} is {value}: a number must be finite")
+    return value
 
 
 def _number(data: Mapping[str, Any], key: str) -> float:
@@ -788,7 +870,19 @@ def _number(data: Mapping[str, Any], key: str) -> float:
 def _no_unknown(data: Mapping[str, Any], kind: Any, what: str) -> None:
     unknown = set(data) - set(kind.__dataclass_fields__)
     if unknown:
-        raise ContractError(f"unknown {what} fields: {sorted(unknown)}")
+        raise ContractError(f"unknown {what} fields: {sorted(unknown, key=repr)}")
+
+
+def _check_result(result: object) -> None:
+    """A job's result: a JSON object that JSON can carry back (the queue stores it unread)."""
+    if not isinstance(result, dict):
+        raise ContractError("job result must be a JSON object")
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ContractError(f"job result cannot be stored as JSON: {exc}") from exc
+    except RecursionError:
+        raise ContractError("job result cannot be stored as JSON: it is nested too deeply") from None
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -798,5 +892,19 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _texts(fields: Mapping[Any, Any], what: str) -> dict[str, str]:
+    """Redis fields as text: a client may hand back str or bytes, and bytes must be UTF-8."""
+    if not isinstance(fields, Mapping):
+        raise ContractError(f"{what} must be a mapping of fields")
+    try:
+        return {_text(k): _text(v) for k, v in fields.items()}
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"{what} holds bytes that are not UTF-8: {exc}") from None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if not isinstance(value, str):
+        raise ContractError(f"a Redis field must be text, not {type(value).__name__}")
+    return value
