@@ -260,3 +260,19 @@ async def review_message(box: Box, channel: int, timeout: float = 60) -> Any:
 
 def buttons(message: Any) -> list[str]:
     return [c["custom_id"] for row in message.components for c in row["components"]]
+
+
+async def delivery_idle(box: Box, timeout: float = 60) -> None:
+    """Wait until the bot has read every job event there is and handled (acknowledged) it all,
+    so that a test can check that something did *not* happen, without sleeping."""
+    redis, stream = box.queue.redis, box.queue.keys.events()
+
+    async def idle() -> bool:
+        newest = await redis.xrevrange(stream, count=1)
+        groups = {g["name"]: g for g in await redis.xinfo_groups(stream)} if newest else {}
+        group = groups.get("bot")
+        if not newest or group is None:
+            return not newest
+        return group["pending"] == 0 and group["last-delivered-id"] == newest[0][0]
+
+    await box.double.wait_for_async(idle, timeout)

@@ -6,7 +6,6 @@ request that breaks Discord's API description or rules (``double.violations``).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 import time
@@ -18,7 +17,7 @@ from PIL import Image
 from bot.jobs import ClipState
 from inference.contract import JobStatus, ModelId
 from inference.video import probe_mp4
-from tests.bot_box import Box, png, png_declaring, reply_text
+from tests.bot_box import Box, delivery_idle, png, png_declaring, reply_text
 from tests.discord_double.world import ATTACH_FILES
 
 pytestmark = pytest.mark.timeout(240)
@@ -137,13 +136,12 @@ async def test_a_restarted_bot_posts_each_clip_once_and_old_buttons_work(box: Bo
     second_id = reply_text(second).split("`")[1]
     await box.stop_bot()  # the bot goes away while the job waits, renders and finishes
     box.start_worker()
-    for _ in range(100):
-        if (await box.queue.get(second_id)).status is JobStatus.SUCCEEDED:
-            break
-        await asyncio.sleep(0.1)
+    await box.double.wait_for_async(
+        lambda: _status_is(box, second_id, JobStatus.SUCCEEDED), 90
+    )  # finished while the bot was away
     await box.start_bot()
     await box.clip_message(second_id)
-    await asyncio.sleep(1.5)  # time for any duplicate to show up
+    await delivery_idle(box)  # every event handled: a duplicate would be posted by now
     clips = [m for m in box.double.messages(box.channel) if m.attachments and not m.flags & 64]
     names = sorted(a["filename"] for m in clips for a in m.attachments)
     assert names == sorted([f"reelbot-{first_id}.mp4", f"reelbot-{second_id}.mp4"])  # each exactly once
@@ -156,7 +154,6 @@ async def test_a_restarted_bot_posts_each_clip_once_and_old_buttons_work(box: Bo
     assert rerolled.user_id == str(box.other) and rerolled.spec.prompt == "before the restart"
     delete = await box.double.click(box.channel, old_clip.id, f"reelbot:delete:{first_id}", box.other)
     await box.double.wait_for(lambda: bool(delete.followups) or bool(delete.responses), 10)
-    await asyncio.sleep(0.3)
     assert "Only the member who asked" in reply_text(delete) + str(delete.responses)
     assert not old_clip.deleted
     assert box.double.violations == []
@@ -169,13 +166,9 @@ async def test_a_clip_over_the_upload_limit_is_re_encoded(box: Box) -> None:
     interaction = await box.video(prompt="a bee on a flower", seed=5)
     await box.double.wait_for(lambda: bool(interaction.followups), 10)
     job_id = reply_text(interaction).split("`")[1]
-    record = None
-    for _ in range(100):
-        record = await box.queue.get(job_id)
-        if record.status.terminal:
-            break
-        await asyncio.sleep(0.1)
-    assert record is not None and record.result is not None and record.result["bytes"] > 24_000
+    await box.double.wait_for_async(lambda: _status_is(box, job_id, JobStatus.SUCCEEDED), 90)
+    record = await box.queue.get(job_id)
+    assert record.result is not None and record.result["bytes"] > 24_000
     message = await box.double.wait_for_message(
         box.channel, lambda m: not m.flags & 64 and (bool(m.attachments) or "upload limit" in m.content), 60
     )
@@ -312,3 +305,7 @@ async def test_discord_server_errors_delay_a_clip_but_do_not_lose_it(box: Box) -
     clips = [m for m in box.double.messages(box.channel) if m.attachments and not m.flags & 64]
     assert len(clips) == 1
     assert box.double.violations == []
+
+
+async def _status_is(box: Box, job_id: str, status: JobStatus) -> bool:
+    return (await box.queue.get(job_id)).status is status

@@ -6,7 +6,9 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,13 @@ async def produce_until(queue: JobQueue, stop: asyncio.Event, acked: list[str], 
         n += 1
 
 
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the drill's load did not get going"
+        await asyncio.sleep(0.02)
+
+
 @pytest.mark.parametrize(
     ("how", "fsync"),
     [("SIGTERM", "everysec"), ("SIGKILL", "always")],
@@ -131,15 +140,15 @@ async def test_redis_restarted_under_load_loses_no_acknowledged_job(
     acked: list[str] = []
     producers = [asyncio.create_task(produce_until(queue, stop, acked, p)) for p in range(4)]
     try:
-        await asyncio.sleep(1.0)
+        # counts of acknowledged jobs, not durations: a slow machine only takes longer
+        await until(lambda: len(acked) > 100, 120)  # under load
         before = len(acked)
         (server.stop if how == "SIGTERM" else server.kill)()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # down for a moment: the clients retry meanwhile
         server.start()
-        await asyncio.sleep(1.0)
+        await until(lambda: len(acked) > before + 100, 120)  # under load again after the restart
         stop.set()
         await asyncio.gather(*producers)
-        assert before > 100 and len(acked) > before  # load before and after the restart
         worker.stop()
         await working
         missing = []

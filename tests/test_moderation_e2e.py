@@ -5,12 +5,10 @@ two moderators at once, a restart, appeals, escalation, and blocked clips never 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.jobs import ClipState
-from tests.bot_box import Box, answered, buttons, moderated, png, reply_text, review_message
+from tests.bot_box import Box, answered, buttons, delivery_idle, moderated, png, reply_text, review_message
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -141,7 +139,7 @@ async def test_a_blocked_clip_is_never_posted(box: Box) -> None:
     told = await box.double.wait_for_message(box.channel, lambda m: "was not posted" in m.content, 90)
 
     assert job_id in told.content and "content filter rated the clip explicit" in told.content
-    await asyncio.sleep(1)
+    await delivery_idle(box)  # every event handled: a clip would be posted by now
     assert not any(
         a["filename"].endswith(".mp4") for m in box.double.messages(box.channel) for a in m.attachments
     )
@@ -218,7 +216,7 @@ async def test_an_attached_image_is_filtered_with_looser_thresholds_in_age_restr
 ) -> None:
     await moderated(box, review_at=0, block_at=0, adult_review_at=100, adult_block_at=100)
     adults = box.double.add_channel(box.guild, "after-dark", nsfw=True)
-    await asyncio.sleep(0.2)  # CHANNEL_CREATE reaches the bot's cache
+    await box.double.wait_for(lambda: box.bot.get_channel(adults) is not None, 10)  # CHANNEL_CREATE
     picture = box.double.host_attachment("cat.png", png(640, 360, "orange"), "image/png")
 
     refused = await box.video(prompt="make it move", image=picture)
