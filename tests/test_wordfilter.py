@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.modconfig import DEFAULT_BLOCK, DEFAULT_REVIEW
 from bot.wordfilter import Severity, WordList, skeleton
 
 LIST = WordList.build(
@@ -86,3 +87,46 @@ def test_skeleton_folds_what_looks_alike() -> None:
 def test_an_entry_without_letters_is_refused() -> None:
     with pytest.raises(ValueError, match="no letters or digits"):
         WordList.build(block=["***"])
+
+
+# ---------------------------------------------------------------- the default list (issue: coverage)
+
+DEFAULT = WordList.build(DEFAULT_BLOCK, DEFAULT_REVIEW)
+
+#: characters that show nothing, one of each kind: variation selectors, Mongolian free variation
+#: selectors, deprecated format characters, interlinear annotation, musical format characters,
+#: the blank Braille pattern, tag characters, controls (NUL among them), blank Hangul letters,
+#: zero-width characters and joiners, bidi controls, shorthand and hieroglyph format controls
+INVISIBLE = [
+    "\ufe00", "\ufe0e", "\ufe0f", "\U000e0100", "\U000e01ef", "\u180b", "\u180c", "\u180d", "\u180f",
+    "\u180e", "\u206a", "\u206b", "\u206f", "\ufff9", "\ufffa", "\ufffb", "\U0001d173", "\U0001d175",
+    "\U0001d17a", "\u2800", "\U000e0001", "\U000e0020", "\U000e0041", "\U000e007f", "\x00", "\x01",
+    "\x1b", "\x7f", "\x85", "\x9f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u200b", "\u200c",
+    "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f", "\u061c", "\u2062", "\u2064", "\u202e",
+    "\u2066", "\u2069", "\U0001bca0", "\U0001bca3", "\U00013430",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("hidden", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_a_blocked_word_with_invisible_characters_between_its_letters_is_blocked(hidden: str) -> None:
+    assert len(INVISIBLE) == 50
+    between = hidden.join("beheading")
+    inside = "a be" + hidden + "heading on stage"
+
+    for prompt in (between, inside):
+        match = DEFAULT.check(prompt)
+        assert match is not None and match.severity is Severity.BLOCK, ascii(prompt)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["Ьеһеаԁіпg", "ʙᴇʜᴇᴀᴅɪɴɢ", "ΒΕΗΕΑDΙΝG", "ᏴᎬᎻᎬᎪᎠING", "vаgіnа", "ⓡⓐⓟⓔ", "𝓻𝓪𝓹𝓮", "ｈｅｎｔａｉ", "pёnis",
+     "ḃéhéàdíñg", "ɡangbang", "ꮯumshot", "r\ufe0fa\U000e0020p\u2800e", "lo\x00li", "pe\u180bni\u206as"],
+)  # fmt: skip
+def test_look_alike_letters_from_unicodes_confusables_are_caught(prompt: str) -> None:
+    match = DEFAULT.check(prompt)
+    assert match is not None and match.severity is Severity.BLOCK, prompt
+
+
+def test_sharp_s_is_two_s_not_a_look_alike_b() -> None:
+    assert skeleton("Straße") == "strasse"
