@@ -49,7 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from inference.contract import Keys
 from inference.jobqueue.connection import connect
-from inference.jobqueue.settings import QueueSettings
+from inference.jobqueue.settings import QueueSettings, redact_url, redact_urls
 from inference.settings import WorkerSettings
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -265,11 +265,12 @@ class RedisBlobStore:
     def _error(action: str, name: str, exc: RedisError) -> StorageError:
         if isinstance(exc, RedisConnectionError | RedisTimeoutError):
             return StorageError(
-                f"cannot reach Redis to {action} blob {name}: {exc}. Is it running, and is REDIS_URL right?"
+                f"cannot reach Redis to {action} blob {name}: {redact_urls(str(exc))}. "
+                "Is it running, and is REDIS_URL right?"
             )
         return StorageError(
-            f"Redis refused to {action} blob {name}: {exc}. If it is out of memory, keep blobs "
-            "for less time or store them in S3 (REELBOT_STORAGE=s3)."
+            f"Redis refused to {action} blob {name}: {redact_urls(str(exc))}. If it is out of memory, "
+            "keep blobs for less time or store them in S3 (REELBOT_STORAGE=s3)."
         )
 
 
@@ -416,10 +417,10 @@ class S3BlobStore:
             )
         if isinstance(exc, BotoConnectionError | HTTPClientError):
             return StorageError(
-                f"cannot reach S3 at {self._client.meta.endpoint_url} to {action} {where}: {exc}. "
-                "Check the endpoint URL, the region and the network."
+                f"cannot reach S3 at {redact_url(self._client.meta.endpoint_url)} to {action} {where}: "
+                f"{redact_urls(str(exc))}. Check the endpoint URL, the region and the network."
             )
-        return StorageError(f"S3 could not {action} {where}: {exc}")
+        return StorageError(f"S3 could not {action} {where}: {redact_urls(str(exc))}")
 
 
 def _build_client(region: str | None, endpoint_url: str | None) -> Any:

@@ -8,13 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from bot.settings import BotSettings
 from inference.cli import main
-from inference.jobqueue import JobQueue, QueueSettings
+from inference.jobqueue import JobQueue, QueueSettings, connect
+from inference.jobqueue.localredis import RedisServer
+from inference.jobqueue.settings import redact_url, redact_urls
 from tests.conftest import make_job
 
 ROOT = Path(__file__).parents[1]
@@ -75,6 +79,98 @@ def test_cli_reports_a_configuration_error(
     monkeypatch.setenv("REELBOT_LEASE_SECONDS", "soon")
     assert main(["queue", "status"]) == 2
     assert "REELBOT_LEASE_SECONDS='soon' is not a valid float" in capsys.readouterr().err
+
+
+#: a Redis password holding each character that cuts a URL short for a parser
+PASSWORD = "s3cr3tPW/Zq8Xw#Rt5Yp?Mn2Bv"
+
+
+def parts_of(secret: str, size: int = 4) -> set[str]:
+    """Every run of ``size`` characters of ``secret``: none may be shown."""
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
+
+
+@pytest.mark.parametrize("delimiter", ["/", "#", "?"])
+@pytest.mark.parametrize("command", [["queue", "check"], ["worker"], ["bot"], ["run"]])
+def test_a_redis_password_that_breaks_its_url_is_never_shown_and_the_fix_is(
+    delimiter: str, command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: "Port could not be cast to integer value as 's3cr3tPW'"
+    password = f"s3cr3tPW{delimiter}Zq8Xw"
+    monkeypatch.setenv("REDIS_URL", f"redis://:{password}@127.0.0.1:6379/0")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reelbot: configuration error: REDIS_URL redis://***@127.0.0.1:6379/0 ")
+    assert "percent-encode" in err and "%2F" in err and "%23" in err and "%3F" in err
+    assert not {part for part in parts_of(password) if part in err}, err
+    assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{PASSWORD}@redis:6379/0",
+        f"redis://default:{PASSWORD}@redis:6379/0",
+        f"rediss://:{PASSWORD}@cache.example:6380",
+        f"redis://:{PASSWORD}",  # no host at all: the password sits where the port would be
+        f"redis:/:{PASSWORD}@redis:6379/0",  # a typo in the scheme
+        PASSWORD,  # the password alone
+    ],
+)
+def test_no_part_of_a_password_is_in_a_start_up_error(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    assert main(["queue", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "REDIS_URL" in err
+    assert not {part for part in parts_of(PASSWORD) if part in err}, err
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@redis:6379/0", "redis://***@redis:6379/0"),
+        ("redis://reelbot:p%2Fw@redis:6379/0", "redis://***@redis:6379/0"),
+        ("redis://:a/b#c?d@redis:6379/0", "redis://***@redis:6379/0"),
+        ("redis://:a@b@redis", "redis://***@redis"),
+        ("redis://secret@redis", "redis://***@redis"),  # a password written as a user name
+        ("redis://:secret", "redis://:***"),
+        ("redis://:secret/more", "redis://:***"),
+        ("redis://redis:6379/0", "redis://redis:6379/0"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+        ("https://key:secret@minio:9000/bucket", "https://***@minio:9000/bucket"),
+        ("", ""),
+        ("secret", "***"),
+    ],
+)
+def test_urls_are_shown_with_their_password_hidden(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    if "://" in url:  # in a message, as botocore quotes an endpoint
+        assert redact_urls(f'Could not connect to "{url}".') == f'Could not connect to "{shown}".'
+
+
+def test_a_percent_encoded_password_is_accepted() -> None:
+    url = "redis://:s3cr3tPW%2FZq8Xw%23Rt5Yp%3FMn2Bv@redis:6379/0"
+    assert QueueSettings.from_env({"REDIS_URL": url}).redis_url == url
+
+
+async def test_a_wrong_password_is_reported_at_once_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        async with connect(server.url) as redis:
+            await redis.config_set("requirepass", "right")
+        monkeypatch.setenv("REDIS_URL", f"redis://:{quote(PASSWORD, safe='')}@127.0.0.1:{server.port}/0")
+        started = time.monotonic()
+        assert await asyncio.to_thread(main, ["queue", "check"]) == 1
+        assert time.monotonic() - started < 5, "a wrong password is not retried"
+    finally:
+        server.kill()
+    err = capsys.readouterr().err
+    assert "Redis refused the user name or password in REDIS_URL" in err
+    assert not {part for part in parts_of(PASSWORD) if part in err}, err
 
 
 async def test_queue_status_shows_depth_per_lane_and_guild(queue: JobQueue) -> None:

@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 from redis.asyncio import Redis
 
 from inference.jobqueue import QueueSettings
+from inference.settings import WorkerSettings
 from inference.storage import (
     BlobNotFound,
     BlobTooLarge,
@@ -291,3 +292,22 @@ async def test_unreachable_s3_is_a_storage_error_that_names_the_endpoint(bucket:
     with pytest.raises(StorageError, match="cannot reach S3") as caught:
         await store.get(f"s3://{bucket}/clips/j0b1d2.mp4")
     assert not isinstance(caught.value, BlobNotFound)
+
+
+async def test_an_s3_endpoint_with_credentials_in_it_never_shows_them(bucket: str) -> None:
+    endpoint = f"http://minio-user:s3cr3tKEY@127.0.0.1:{closed_port()}"
+    client = s3_client(endpoint, retries={"max_attempts": 1}, connect_timeout=2)
+    store = S3BlobStore(bucket, client=client)
+
+    with pytest.raises(StorageError, match=r"cannot reach S3 at http://\*\*\*@127\.0\.0\.1") as caught:
+        await store.put("clips/j0b1d2.mp4", PAYLOAD, "video/mp4")
+    assert "s3cr3tKEY" not in str(caught.value) and "minio-user" not in str(caught.value)
+
+
+def test_credentials_in_the_s3_endpoint_setting_are_refused_without_showing_them() -> None:
+    url = "https://AKIAFAKEFAKEFAKEFAKE:s3cr3t/KEY@minio.example:9000"
+    with pytest.raises(ValueError, match=r"REELBOT_S3_ENDPOINT_URL https://\*\*\*@minio") as caught:
+        WorkerSettings.from_env({"REELBOT_S3_ENDPOINT_URL": url})
+    assert "s3cr3t" not in str(caught.value) and "AKIA" not in str(caught.value)
+    assert "AWS_ACCESS_KEY_ID" in str(caught.value)
+    assert WorkerSettings.from_env({"REELBOT_S3_ENDPOINT_URL": "https://minio.example:9000"}).s3_endpoint_url

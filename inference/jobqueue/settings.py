@@ -1,11 +1,23 @@
-"""Queue settings, read once from the environment."""
+"""Queue settings, read once from the environment, and the checks of a Redis URL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
 
 from inference.contract import Keys
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: what to do about a password that breaks its URL (each character is a URL delimiter)
+PASSWORD_HINT = (
+    "if the password holds / # ? @ : or %, percent-encode them in the URL "
+    "(/ as %2F, # as %23, ? as %3F, @ as %40, : as %3A, % as %25), or use a password of "
+    "letters and digits only (openssl rand -hex 32)"
+)
+#: a URL in a message: up to a space or a quote (botocore quotes the endpoint it could not reach)
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +43,7 @@ class QueueSettings:
     default_job_seconds: float = 180.0
 
     def __post_init__(self) -> None:
+        check_redis_url(self.redis_url)
         if self.heartbeat_seconds * 2 > self.lease_seconds:
             raise ValueError(
                 f"REELBOT_HEARTBEAT_SECONDS ({self.heartbeat_seconds}) must be at most half of "
@@ -68,3 +81,55 @@ class QueueSettings:
             except ValueError:
                 raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
         return cls(**values)  # type: ignore[arg-type]
+
+
+def check_redis_url(url: str) -> None:
+    """Refuse a Redis URL that would not parse, before a client quotes it in an error.
+
+    Raises:
+        ValueError: ``url`` is not a Redis URL; the message shows it with its password hidden
+            and says what to fix.
+    """
+    shown = redact_url(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in REDIS_SCHEMES:
+        raise ValueError(
+            f"REDIS_URL {shown} is not a Redis URL: write redis://[[user]:password@]host[:port][/db] "
+            "(rediss:// for TLS, unix:///path/to/socket for a socket)"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # parses the port, raising ValueError if it is not one
+    except ValueError:
+        raise ValueError(f"REDIS_URL {shown} does not parse as host[:port]: {PASSWORD_HINT}") from None
+    if scheme.lower() == "unix":
+        return
+    if not parts.hostname or parts.fragment or (parts.path not in ("", "/") and not parts.path[1:].isdigit()):
+        raise ValueError(
+            f"REDIS_URL {shown} is not redis://[[user]:password@]host[:port][/db]: {PASSWORD_HINT}"
+        )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its user part replaced by ``***``, even when the URL is malformed.
+
+    Everything between ``://`` and the last ``@`` is the user part: a password holding ``/``,
+    ``#`` or ``?`` cuts a URL short for a parser, so the parser's idea of the user part cannot
+    be trusted. The user name goes too (for S3 it is an access key id). A URL without ``@`` may
+    still hold a password where a port should be (``redis://:secret``): whatever follows a
+    port that is not a number is hidden.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if url else ""
+    _, at, host = rest.rpartition("@")
+    if at:
+        rest = f"***@{host}"
+    else:
+        rest = re.sub(r"^([^/?#]*?):(?![0-9]*(?:[/?#]|$)).*", r"\1:***", rest, flags=re.S)
+    return f"{scheme}{sep}{rest}"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the password of every URL in it hidden (for error messages and logs)."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
