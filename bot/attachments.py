@@ -3,23 +3,29 @@
 An interaction's attachment URL comes from the client, so it is treated as hostile: only
 Discord's CDN origins are fetched, redirects are refused, the body is counted as it streams
 (the declared size may lie), and the format and pixel count are checked from the bytes
-themselves before anything is decoded. What is kept is a clean PNG re-encoded by Pillow.
+themselves before anything is decoded. What is kept is the model's frame: the upright picture
+centre-cropped to the frame's aspect, scaled to it and re-encoded by Pillow as a clean PNG, so
+that what is stored is never larger than the model needs, whatever was uploaded.
+
+Decoding is the one step whose memory grows with the image (a 64 KiB PNG can decode to 64 MiB),
+so an :class:`ImageFetcher` runs at most ``max_decodes`` of them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
 from yarl import URL
 
 from bot.origins import origin_of, parse_origin
-from inference.images import ImageRejected, decode_image, encode_png, fit_to_frame
+from inference.images import ImageRejected, decode_to_frame, encode_png, fit_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,9 @@ DEFAULT_CDN_ORIGINS = ("https://cdn.discordapp.com", "https://media.discordapp.n
 DOWNLOAD_TIMEOUT_SECONDS = 30.0
 #: the preview shown to the member is at most this wide
 PREVIEW_MAX_WIDTH = 480
+#: decodes one ImageFetcher runs at once (REELBOT_IMAGE_DECODES): each may take ~110 MiB at the
+#: pixel limit (a 4096x4096 RGBA PNG), so two keep a burst of uploads within ~250 MiB
+DEFAULT_MAX_DECODES = 2
 
 _MIB = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
@@ -44,12 +53,12 @@ class AttachmentRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class AcceptedImage:
-    """An attachment that passed every check, re-encoded."""
+    """An attachment that passed every check, fitted to the model's frame and re-encoded."""
 
-    png: bytes  # RGB, first frame only, no metadata: what gets stored for the worker
-    width: int
+    png: bytes  # the model's frame, RGB, upright, first frame only, no metadata: what gets stored
+    width: int  # of ``png``: the model's frame
     height: int
-    preview_png: bytes  # centre-cropped to the model's aspect, at most PREVIEW_MAX_WIDTH wide
+    preview_png: bytes  # ``png`` at most PREVIEW_MAX_WIDTH wide
     source_format: str  # "PNG", "JPEG" or "WEBP"
 
 
@@ -71,6 +80,7 @@ async def fetch_image(
     max_bytes: int = 10 * _MIB,
     max_pixels: int = 4096 * 4096,
     aspect: tuple[int, int] = (720, 480),
+    decode_slots: asyncio.Semaphore | None = None,
 ) -> AcceptedImage:
     """Download an attachment from Discord's CDN and accept it if it is a PNG, JPEG or WEBP within limits.
 
@@ -81,10 +91,13 @@ async def fetch_image(
             case and default ports normalised), e.g. :data:`DEFAULT_CDN_ORIGINS`.
         max_bytes: the largest file accepted, checked on the declared size and while streaming.
         max_pixels: the most pixels accepted, checked from the image header before decoding.
-        aspect: the model's frame (width, height); the preview is centre-cropped to it.
+        aspect: the model's frame (width, height): what is kept is the picture centre-cropped
+            to its aspect ratio and scaled to it.
+        decode_slots: held while the image is decoded (shared by the calls it should bound);
+            None decodes at once.
 
     Returns:
-        The image re-encoded as PNG, its size, a preview and the format it came in.
+        The model's frame re-encoded as PNG, its size, a preview and the format it came in.
 
     Raises:
         AttachmentRejected: the URL, size, format, dimensions or download are not acceptable;
@@ -99,14 +112,24 @@ async def fetch_image(
             f"Your file is {_mib_up(attachment.size)} MiB, over the {_mib_down(max_bytes)} MiB limit; {send}."
         )
     data = await _download(session, url, max_bytes, send)
-    return await asyncio.to_thread(_accept, data, max_pixels, aspect, send)
+    if decode_slots is None:
+        return await asyncio.to_thread(_accept, data, max_pixels, aspect, send)
+    return await _in_slot(decode_slots, functools.partial(_accept, data, max_pixels, aspect, send))
 
 
 class ImageFetcher:
-    """Downloads and checks attachments with one HTTP session and the deployment's settings."""
+    """Downloads and checks attachments with one HTTP session and the deployment's settings.
 
-    def __init__(self, allowed_origins: Sequence[str], max_bytes: int) -> None:
+    At most ``max_decodes`` images are decoded at once, however many members send one.
+    """
+
+    def __init__(
+        self, allowed_origins: Sequence[str], max_bytes: int, max_decodes: int = DEFAULT_MAX_DECODES
+    ) -> None:
+        if max_decodes < 1:
+            raise ValueError(f"max_decodes must be at least 1, not {max_decodes}")
         self.allowed_origins, self.max_bytes = tuple(allowed_origins), max_bytes
+        self._decode_slots = asyncio.Semaphore(max_decodes)
         self._session: aiohttp.ClientSession | None = None
 
     async def __call__(self, attachment: AttachmentInfo, aspect: tuple[int, int]) -> AcceptedImage:
@@ -119,11 +142,34 @@ class ImageFetcher:
             allowed_origins=self.allowed_origins,
             max_bytes=self.max_bytes,
             aspect=aspect,
+            decode_slots=self._decode_slots,
         )
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+async def _in_slot(slots: asyncio.Semaphore, work: Callable[[], AcceptedImage]) -> AcceptedImage:
+    """``work()`` on a thread while holding one of ``slots``, until the thread ends.
+
+    A thread cannot be cancelled: if the caller is (the member's request timed out, the bot
+    stops), the slot stays taken until the thread finishes, so the bound holds.
+    """
+    await slots.acquire()
+    try:
+        future = asyncio.get_running_loop().run_in_executor(None, work)
+    except BaseException:
+        slots.release()
+        raise
+
+    def done(finished: asyncio.Future[AcceptedImage]) -> None:
+        slots.release()
+        if not finished.cancelled():
+            finished.exception()  # retrieved: a caller that went away no longer wants it
+
+    future.add_done_callback(done)
+    return await asyncio.shield(future)
 
 
 # ------------------------------------------------------------------------- the URL
@@ -198,7 +244,7 @@ def _too_big(max_bytes: int, send: str) -> AttachmentRejected:
 
 
 def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) -> AcceptedImage:
-    """Check and re-encode downloaded bytes (CPU work: runs in a thread)."""
+    """Check downloaded bytes, fit them to the model's frame and re-encode (CPU work: runs in a thread)."""
     aspect_w, aspect_h = aspect
     if aspect_w < 1 or aspect_h < 1:
         raise ValueError(f"aspect {aspect} must be a positive (width, height), e.g. (720, 480)")
@@ -208,7 +254,7 @@ def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) ->
     if declared is not None and declared[0] * declared[1] > max_pixels:
         raise AttachmentRejected(f"Your image is {declared[0]}x{declared[1]} pixels; {send}.")
     try:
-        image = decode_image(data, max_pixels=max_pixels)
+        frame = decode_to_frame(data, aspect_w, aspect_h, max_pixels=max_pixels)
     except ImageRejected as exc:
         log.info("attachment that looks like %s did not decode: %s", fmt, exc)
         raise AttachmentRejected(
@@ -217,12 +263,11 @@ def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) ->
         ) from None
     preview_w = min(PREVIEW_MAX_WIDTH, aspect_w)
     preview_h = max(1, round(preview_w * aspect_h / aspect_w))
-    preview = fit_to_frame(image, preview_w, preview_h)
     return AcceptedImage(
-        png=encode_png(image),
-        width=image.width,
-        height=image.height,
-        preview_png=encode_png(preview),
+        png=encode_png(frame),
+        width=frame.width,
+        height=frame.height,
+        preview_png=encode_png(fit_to_frame(frame, preview_w, preview_h)),
         source_format=fmt,
     )
 

@@ -6,6 +6,7 @@ import asyncio
 import io
 import logging
 import struct
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +19,7 @@ from aiohttp import web
 from PIL import Image, PngImagePlugin
 
 from bot import attachments
-from bot.attachments import AcceptedImage, AttachmentInfo, AttachmentRejected, fetch_image
+from bot.attachments import AcceptedImage, AttachmentInfo, AttachmentRejected, ImageFetcher, fetch_image
 from bot.origins import origin_of
 
 MIB = 1024 * 1024
@@ -163,26 +164,26 @@ def decoding_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Image.Image:
         raise AssertionError("the image was decoded; it should have been refused from its header")
 
-    monkeypatch.setattr(attachments, "decode_image", refuse)
+    monkeypatch.setattr(attachments, "decode_to_frame", refuse)
 
 
 # ------------------------------------------------------------------------ accepted
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
-async def test_a_good_image_is_re_encoded_as_a_clean_rgb_png(cdn: Cdn, fmt: str) -> None:
+async def test_a_good_image_is_re_encoded_as_a_clean_rgb_png_of_the_model_frame(cdn: Cdn, fmt: str) -> None:
     source = Image.new("RGBA" if fmt == "PNG" else "RGB", (640, 360), (90, 140, 200, 255))
     cdn.files["photo"] = with_exif(source, fmt)
     assert Image.open(io.BytesIO(cdn.files["photo"])).getexif()  # the test means something
 
     accepted = await cdn.fetch("/files/photo")
 
-    assert (accepted.source_format, accepted.width, accepted.height) == (fmt, 640, 360)
+    assert (accepted.source_format, accepted.width, accepted.height) == (fmt, 720, 480)
     stored = Image.open(io.BytesIO(accepted.png))
-    assert (stored.format, stored.mode, stored.size) == ("PNG", "RGB", (640, 360))
+    assert (stored.format, stored.mode, stored.size) == ("PNG", "RGB", (720, 480))
     assert not stored.getexif() and "exif" not in stored.info
     assert stored.text == {}  # type: ignore[attr-defined]
-    assert close(stored.getpixel((320, 180)), (90, 140, 200))  # type: ignore[arg-type]
+    assert close(stored.getpixel((360, 240)), (90, 140, 200))  # type: ignore[arg-type]
     assert cdn.requests == ["GET /files/photo"]
 
 
@@ -191,7 +192,7 @@ async def test_a_good_image_is_re_encoded_as_a_clean_rgb_png(cdn: Cdn, fmt: str)
     [((900, 300), True), ((300, 900), False)],
     ids=["wide", "tall"],
 )
-async def test_the_preview_is_centre_cropped_to_the_model_frame_not_stretched(
+async def test_the_stored_image_and_preview_are_centre_cropped_to_the_model_frame_not_stretched(
     cdn: Cdn, size: tuple[int, int], vertical: bool
 ) -> None:
     cdn.files["stripes.png"] = encoded(stripes(*size, vertical=vertical), "PNG")
@@ -199,11 +200,14 @@ async def test_the_preview_is_centre_cropped_to_the_model_frame_not_stretched(
     accepted = await cdn.fetch("/files/stripes.png")
 
     preview = Image.open(io.BytesIO(accepted.preview_png))
+    stored = Image.open(io.BytesIO(accepted.png))
     assert (preview.format, preview.size) == ("PNG", (480, 320))
+    assert (stored.format, stored.size) == ("PNG", (720, 480))
     # stretched or cropped off-centre, red or blue would show at an edge
-    for xy in [(2, 2), (477, 2), (2, 317), (477, 317), (240, 160)]:
-        assert close(preview.getpixel(xy), GREEN), (xy, preview.getpixel(xy))  # type: ignore[arg-type]
-    assert (accepted.width, accepted.height) == size  # the stored image itself is not cropped
+    for image in (preview, stored):
+        w, h = image.size
+        for xy in [(2, 2), (w - 3, 2), (2, h - 3), (w - 3, h - 3), (w // 2, h // 2)]:
+            assert close(image.getpixel(xy), GREEN), (image.size, xy, image.getpixel(xy))  # type: ignore[arg-type]
 
 
 async def test_the_preview_follows_the_model_aspect_and_stays_at_most_480_wide(cdn: Cdn) -> None:
@@ -212,6 +216,125 @@ async def test_the_preview_follows_the_model_aspect_and_stays_at_most_480_wide(c
     accepted = await cdn.fetch("/files/wide.png", aspect=(1360, 768))
 
     assert Image.open(io.BytesIO(accepted.preview_png)).size == (480, 271)
+
+
+def noise(width: int, height: int) -> Image.Image:
+    """Camera noise at its worst: every pixel random, which PNG cannot compress."""
+    return Image.merge("RGB", [Image.effect_noise((width, height), 80).convert("L") for _ in range(3)])
+
+
+@pytest.mark.parametrize(
+    ("frame", "budget"),
+    [((720, 480), 1_500_000), ((1360, 768), 1_500_000 * 1360 * 768 // (720 * 480))],
+    ids=["720x480", "1360x768"],
+)
+async def test_what_is_stored_is_the_model_frame_within_its_budget_however_noisy_the_upload(
+    cdn: Cdn, frame: tuple[int, int], budget: int
+) -> None:
+    cdn.files["noisy.jpg"] = encoded(noise(2400, 2400), "JPEG", quality=90)
+    assert len(cdn.files["noisy.jpg"]) > 2 * MIB  # a full-size PNG of it would be 17 MB
+
+    accepted = await cdn.fetch("/files/noisy.jpg", aspect=frame)
+
+    stored = Image.open(io.BytesIO(accepted.png))
+    assert (stored.format, stored.size, (accepted.width, accepted.height)) == ("PNG", frame, frame)
+    assert len(accepted.png) <= budget, len(accepted.png)
+
+
+async def test_a_portrait_phone_photo_with_orientation_6_is_stored_upright(cdn: Cdn) -> None:
+    upright = Image.new("RGB", (900, 1200), GREEN)  # held upright: green on the left, blue on the right
+    upright.paste(BLUE, (450, 0, 900, 1200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the phone saved its sensor's pixels and says: turn them 90 degrees clockwise
+    cdn.files["portrait.jpg"] = encoded(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif)
+
+    accepted = await cdn.fetch("/files/portrait.jpg")
+
+    for data in (accepted.png, accepted.preview_png):
+        image = Image.open(io.BytesIO(data))
+        w, h = image.size
+        # sideways, green would be at the bottom and blue at the top
+        assert close(image.getpixel((w // 4, h // 2)), GREEN), image.getpixel((w // 4, h // 2))  # type: ignore[arg-type]
+        assert close(image.getpixel((3 * w // 4, h // 2)), BLUE)  # type: ignore[arg-type]
+        assert not image.getexif()
+
+
+@dataclass
+class SlowDecodes:
+    """Stands in for the decoder: counts decodes running at once and holds each until released."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    running: int = 0
+    started: int = 0
+    most_at_once: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, data: bytes, width: int, height: int, *, max_pixels: int) -> Image.Image:
+        with self.lock:
+            self.running += 1
+            self.started += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        self.release.wait(10)
+        with self.lock:
+            self.running -= 1
+        return Image.new("RGB", (width, height), GREEN)
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+async def test_at_most_two_images_are_decoded_at_once_however_many_are_sent(
+    cdn: Cdn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes = SlowDecodes()
+    monkeypatch.setattr(attachments, "decode_to_frame", decodes)
+    cdn.files["good.png"] = encoded(Image.new("RGB", (64, 64), GREEN), "PNG")
+    fetcher = ImageFetcher([cdn.origin], 10 * MIB)  # the default, as the bot builds it
+
+    try:
+        six = asyncio.gather(*(fetcher(cdn.info("/files/good.png"), (720, 480)) for _ in range(6)))
+        await wait_for(lambda: decodes.started == 2)
+        await asyncio.sleep(0.2)
+        assert decodes.started == 2  # the other four wait their turn
+        decodes.release.set()
+        accepted = await six
+    finally:
+        decodes.release.set()
+        await fetcher.aclose()
+
+    assert len(accepted) == 6 and decodes.most_at_once == 2
+
+
+async def test_a_cancelled_request_keeps_its_decode_slot_until_its_decode_ends(
+    cdn: Cdn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes = SlowDecodes()
+    monkeypatch.setattr(attachments, "decode_to_frame", decodes)
+    cdn.files["good.png"] = encoded(Image.new("RGB", (64, 64), GREEN), "PNG")
+    fetcher = ImageFetcher([cdn.origin], 10 * MIB, max_decodes=1)
+
+    try:
+        first = asyncio.create_task(fetcher(cdn.info("/files/good.png"), (720, 480)))
+        await wait_for(lambda: decodes.started == 1)
+        second = asyncio.create_task(fetcher(cdn.info("/files/good.png"), (720, 480)))
+        await asyncio.sleep(0.1)
+        first.cancel()  # the member's request went away; its thread cannot be stopped
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.2)
+        assert decodes.started == 1  # the thread still runs, so the second waits
+        decodes.release.set()
+        await second
+    finally:
+        decodes.release.set()
+        await fetcher.aclose()
+
+    assert decodes.started == 2 and decodes.most_at_once == 1
 
 
 # ------------------------------------------------------------------------- refused
