@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.attachments import DEFAULT_MAX_DECODES
 from bot.enhance import EnhanceSettings
 from bot.guildconfig import GuildLimits, limits_from_env
 from bot.origins import origin_text, parse_origin
@@ -39,6 +40,8 @@ class BotSettings:
     dev_guild_id: int = 0
     #: the largest image attachment accepted, in bytes
     attachment_max_bytes: int = 10 * 1024 * 1024
+    #: image attachments decoded at once (each may take ~110 MiB at the 4096x4096 limit)
+    image_decodes: int = DEFAULT_MAX_DECODES
     #: the status message is edited at most once per this many seconds
     status_edit_seconds: float = 5.0
     #: clips larger than this are re-encoded or linked (0 = the guild's own upload limit)
@@ -61,6 +64,8 @@ class BotSettings:
     def __post_init__(self) -> None:
         if self.attachment_max_bytes < 1024:
             raise ValueError("REELBOT_ATTACHMENT_MAX_BYTES must be at least 1024")
+        if self.image_decodes < 1:
+            raise ValueError("REELBOT_IMAGE_DECODES must be at least 1")
         if self.status_edit_seconds < 1:
             raise ValueError("REELBOT_STATUS_EDIT_SECONDS must be at least 1 (Discord rate-limits edits)")
         if not self.cdn_origins:
@@ -106,6 +111,7 @@ class BotSettings:
         numbers: dict[str, tuple[str, type]] = {
             "REELBOT_DEV_GUILD_ID": ("dev_guild_id", int),
             "REELBOT_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", int),
+            "REELBOT_IMAGE_DECODES": ("image_decodes", int),
             "REELBOT_STATUS_EDIT_SECONDS": ("status_edit_seconds", float),
             "REELBOT_MAX_UPLOAD_BYTES": ("max_upload_bytes", int),
             "REELBOT_BOT_METRICS_PORT": ("metrics_port", int),
