@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from inference.jobqueue.settings import redact_url
-
 OFFLOAD_MODES = ("none", "model", "sequential")
 STORAGE_KINDS = ("redis", "s3")
 
@@ -71,8 +69,10 @@ class WorkerSettings:
             raise ValueError("REELBOT_STORAGE=s3 needs REELBOT_S3_BUCKET: the bucket clips go to")
         if "@" in self.s3_endpoint_url.partition("://")[2]:
             raise ValueError(
-                f"REELBOT_S3_ENDPOINT_URL {redact_url(self.s3_endpoint_url)} holds credentials: take them "
-                "out of the URL and give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a role)"
+                # the URL is not quoted, since hiding its password takes the queue's redact_url,
+                # and this module loads nothing beyond the standard library (the bot reads it)
+                "REELBOT_S3_ENDPOINT_URL holds credentials (a user part before @): take them out of "
+                "the URL and give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a role)"
             )
         if not 60 <= self.link_seconds <= 7 * 24 * 3600:
             raise ValueError("REELBOT_LINK_SECONDS must be between 60 and 604800 (7 days)")

@@ -306,7 +306,7 @@ async def test_an_s3_endpoint_with_credentials_in_it_never_shows_them(bucket: st
 
 def test_credentials_in_the_s3_endpoint_setting_are_refused_without_showing_them() -> None:
     url = "https://AKIAFAKEFAKEFAKEFAKE:s3cr3t/KEY@minio.example:9000"
-    with pytest.raises(ValueError, match=r"REELBOT_S3_ENDPOINT_URL https://\*\*\*@minio") as caught:
+    with pytest.raises(ValueError, match="REELBOT_S3_ENDPOINT_URL holds credentials") as caught:
         WorkerSettings.from_env({"REELBOT_S3_ENDPOINT_URL": url})
     assert "s3cr3t" not in str(caught.value) and "AKIA" not in str(caught.value)
     assert "AWS_ACCESS_KEY_ID" in str(caught.value)
