@@ -56,13 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"reelbot: configuration error: {exc}", file=sys.stderr)
         return 2
+    from inference.metrics import PortInUse
     from inference.pipelines import ModelLoadError
 
     try:
         code: int = event_loop.run(
             args.handler(args, settings), loop=os.environ.get("REELBOT_EVENT_LOOP", "auto")
         )
-    except ModelLoadError as exc:
+    except (ModelLoadError, PortInUse) as exc:
         print(f"reelbot: cannot start: {exc}", file=sys.stderr)
         return 2
     except (QueueError, ValueError) as exc:

@@ -303,7 +303,11 @@ class Daemon:
         self.http: HealthServer | None = None
         if settings.metrics_port:
             self.http = HealthServer(
-                self._health_report, self.metrics.render, settings.metrics_host, settings.metrics_port
+                self._health_report,
+                self.metrics.render,
+                settings.metrics_host,
+                settings.metrics_port,
+                setting="REELBOT_METRICS_PORT",
             )
         self.port: int | None = None
 
@@ -320,6 +324,9 @@ class Daemon:
 
         Returns:
             The process exit code: 0, or :data:`EXIT_STUCK`.
+
+        Raises:
+            PortInUse: ``REELBOT_METRICS_PORT`` is taken (before any job is claimed).
         """
         if self.http is not None:
             self.port = await self.http.start()

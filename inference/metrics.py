@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,13 @@ class Health:
 HealthReport = tuple[bool, dict[str, Any]]
 
 
+class PortInUse(Exception):
+    """The health and metrics port is taken, most often by another worker on the same machine.
+
+    The message is one line that names the setting to change; the CLI prints it and exits with 2.
+    """
+
+
 class HealthServer:
     """Serves ``/healthz`` (200 or 503, JSON, from ``report``) and ``/metrics`` (``render``) on
     ``host:port``; the worker and the bot each run one."""
@@ -118,19 +126,39 @@ class HealthServer:
         render: Callable[[], bytes],
         host: str,
         port: int,
+        *,
+        setting: str | None = None,
     ) -> None:
         self.report, self.render, self.host, self.port = report, render, host, port
+        #: the variable that sets ``port``, named when the port is taken
+        self.setting = setting
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
-        """Start serving; returns the bound port (useful with port 0)."""
+        """Start serving; returns the bound port (useful with port 0).
+
+        Raises:
+            PortInUse: something else listens on ``host:port`` (another worker, most often).
+        """
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # a second worker on one machine: each needs its own port (docs/INFERENCE.md)
+            named = f"{self.setting}={self.port}: " if self.setting else ""
+            raise PortInUse(
+                f"{named}port {self.port} on {self.host} is in use (another worker on this machine?); "
+                f"give each worker its own {self.setting or 'metrics port'} (or 0 to turn /healthz "
+                "and /metrics off)"
+            ) from None
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1]) if sockets else self.port

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from redis.asyncio import Redis
 
 from inference.contract import EventType, GenerationSpec, JobStatus, ModelId
 from inference.jobqueue import JobQueue, QueueSettings
+from inference.jobqueue.localredis import free_port
+from inference.metrics import HealthReport, HealthServer, PortInUse
 from inference.video import probe_mp4
 from tests.conftest import make_job
 from tests.test_daemon import events_of
@@ -153,3 +156,55 @@ def test_generate_explains_a_model_mismatch(
     )
     assert done.returncode == 1
     assert "--image needs an image-to-video model" in done.stderr
+
+
+async def test_a_second_worker_on_a_taken_metrics_port_says_so_in_one_line_and_exits_2(
+    tiny_dirs: dict[str, Path], settings: QueueSettings
+) -> None:
+    port = str(free_port())
+    first = await start_worker(tiny_dirs["2b"], settings, REELBOT_METRICS_PORT=port)
+    try:
+        for _ in range(600):  # the first one serves /healthz once its model is loaded
+            if await asyncio.to_thread(healthz, int(port)):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the first worker never served /healthz")
+        second = await start_worker(tiny_dirs["2b"], settings, REELBOT_METRICS_PORT=port)
+        output, _ = await asyncio.wait_for(second.communicate(), timeout=120)
+        text = output.decode()
+        assert second.returncode == 2, text
+        assert "Traceback" not in text, text
+        [line] = [line for line in text.splitlines() if line.startswith("reelbot:")]
+        assert line.startswith(f"reelbot: cannot start: REELBOT_METRICS_PORT={port}: "), line
+        assert "in use" in line and "its own REELBOT_METRICS_PORT" in line, line
+        assert first.returncode is None and await asyncio.to_thread(healthz, int(port))
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), timeout=60)
+
+
+def healthz(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+async def test_a_taken_health_port_is_reported_and_the_first_server_keeps_serving() -> None:
+    async def report() -> HealthReport:
+        return True, {"status": "ok"}
+
+    first = HealthServer(report, lambda: b"", "127.0.0.1", 0, setting="REELBOT_METRICS_PORT")
+    port = await first.start()
+    second = HealthServer(report, lambda: b"", "127.0.0.1", port, setting="REELBOT_METRICS_PORT")
+    try:
+        with pytest.raises(
+            PortInUse, match=f"^REELBOT_METRICS_PORT={port}: port {port} on 127.0.0.1 is in use"
+        ):
+            await second.start()
+        assert await asyncio.to_thread(healthz, port)
+    finally:
+        await first.stop()
+        await second.stop()
