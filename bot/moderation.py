@@ -80,7 +80,8 @@ class Moderation:
 
     async def __call__(self, text: str, config: ModerationConfig, stage: Stage) -> Verdict:
         """Screen a prompt (a :class:`bot.screening.PromptScreen`) with the guild's settings."""
-        words = self.words.extended(config.words_block, config.words_review, config.words_allow)
+        # compiled once per content of the guild's lists: this runs on the event loop
+        words = self.words.for_guild(config.words_block, config.words_review, config.words_allow)
         match = words.check(text)
         if match is not None and match.severity is Severity.BLOCK:
             return Verdict(Action.BLOCK, f"it contains “{match.entry}”, which this server does not allow")

@@ -10,17 +10,30 @@ Both the text and every list entry are reduced to a *skeleton* before they are c
 3. look-alike letters become the Latin letter they imitate, from Unicode's confusables table
    (UTS #39, Cyrillic ``а``, Greek ``ο``, Cherokee ``Ꮟ``...) and the names of Latin variants
    (``ł``, small capitals); the rest is case-folded;
-4. leetspeak folded: ``0``→o, ``1``/``!``/``|``→i (``l`` too, as it is the same stroke),
-   ``3``→e, ``4``/``@``→a, ``5``/``$``→s, ``7``/``+``→t;
+4. leetspeak folded: ``0``→o, ``!``→i, ``3``→e, ``4``/``@``→a, ``5``/``$``→s, ``7``/``+``→t;
+   a ``1`` (and ``|``, and the look-alikes of a capital I) stays, and reads as i or l.
 
 A word matches an entry's word when the two are equal, or when the text's word is the entry's
-with letters stretched (``nuuude`` for ``nude``; but ``as`` is not ``ass``).
+with letters stretched: three or more of a letter (``nuuude``), or two of a letter English
+seldom doubles (``naaked``); two of most consonants, of e and of o are a spelling, so ``rapping``
+is not ``raping`` and ``as`` is not ``ass``.
 
-The skeleton is split into words on everything that is not a letter or digit. Letters spaced
-out one by one (``n u d e``, ``n.u.d.e``) are joined back into a word as well. An entry matches
-whole words in order (``"blood bath"`` matches those two words together); an entry ending in
-``*`` matches any word that starts with it (``nud*``: nude, nudity). Exceptions are phrases
-removed before matching, so ``sex pistols`` can be allowed while ``sex`` is not.
+An entry matches its inflections too (``rape``: rapes, raped, raping, raper, rapist; ``penis``:
+penises; ``loli``: lolis), from a small English rule set (s, es, ies, ed, ing, er, est, ist,
+with the final e dropped or the final consonant doubled); a word ending in a, i, o or u takes
+plurals only. An entry ending in ``*`` matches any word that starts with it (``nud*``: nude,
+nudity). An entry of several words matches them in order, the last one inflected, or run
+together (``blood bath``, ``bloodbath``).
+
+The skeleton is split into words on everything that is not a letter or digit; pieces of a split
+word are put back together: those joined by anything but a space (``be-heading``, ``pe.nis``),
+three or more short ones (``be he ad ing``, but not ``be heading`` or ``pen is``), an ending set
+apart (``behead ing``), and letters spelled out one by one (``n u d e``). Exceptions are
+phrases removed before matching, so ``sex pistols`` can be allowed while ``sex`` is not.
+
+A list is compiled once into lookup tables (each form by its squeezed letters, prefixes and
+phrases by their start), so a check costs about the same with 40 entries or 600; a guild's list
+is compiled once per content (:meth:`WordList.for_guild`). ``bench/wordfilter.py`` measures it.
 """
 
 from __future__ import annotations
@@ -28,12 +41,16 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 
+#: a 1 in the text reads as i or as l (p3n1s, l0l1); so do | and the look-alikes of a capital I,
+#: which Unicode's table pairs with l
+ONE = "1"
 #: whitespace separates words; every other control character is hidden (NUL, NEL, ESC...)
 _SPACES = frozenset(" \t\n\r\v\f")
 #: categories that show nothing: format (zero-width, bidi, tags), control, surrogate, private
@@ -50,12 +67,16 @@ _LATIN_VARIANT = re.compile(
 #: look-alikes Unicode's table pairs only with other non-Latin letters (п with π, ω with ꞷ),
 #: although members use them for these Latin ones
 _ALSO_LOOKS_LIKE = {"п": "n", "ω": "w"}
-_LEET = str.maketrans({"0": "o", "1": "i", "!": "i", "|": "i", "l": "i", "3": "e", "4": "a", "@": "a",
-                       "5": "s", "$": "s", "7": "t", "+": "t"})  # fmt: skip
+_LEET = str.maketrans({"0": "o", "!": "i", "|": ONE, "3": "e", "4": "a", "@": "a", "5": "s", "$": "s",
+                       "7": "t", "+": "t"})  # fmt: skip
+#: in an entry, a 1 is an i (b1tch); the text's 1 may be either
+_ENTRY_ONES = str.maketrans({ONE: "i", "|": "i"})
+_COLLAPSE_ONES = str.maketrans({ONE: "i", "l": "i"})
 _LEET_SYMBOLS = frozenset("!|@$+")
 _BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f"), None)
 _WORDS = re.compile(r"[^\W_]+")
-_REPEATS = re.compile(r"(.)\1+")
+#: the repeats of a letter (the second n of nn): removing them squeezes a word
+_REPEATS = re.compile(r"(?<=(.))\1+")
 
 
 @cache
@@ -111,13 +132,16 @@ def _fold_char(char: str) -> str:
         return ""
     if char.isascii():
         return char.lower()
-    if (latin := _latin_letter(char) or _lookalike(char, 1)) is not None:
-        return latin
+    if (name := _LATIN_VARIANT.fullmatch(unicodedata.name(char, ""))) is not None:
+        return name.group(1).lower()  # ł is an l
+    if (latin := _lookalike(char, 1)) is not None:
+        return ONE if latin == "l" else latin
     folded = unicodedata.normalize("NFKD", char.casefold())
     if folded != char:  # ß is ss; a capital not in the table may have a small letter that is
         return "".join(_fold_char(c) if c != char else c for c in folded)
     # further away: small letters whose capital is a look-alike (the Cyrillic soft sign and b)
-    return _lookalike(char, 3) or _ALSO_LOOKS_LIKE.get(char, char)
+    latin = _lookalike(char, 3)
+    return (ONE if latin == "l" else latin) if latin else _ALSO_LOOKS_LIKE.get(char, char)
 
 
 class _FoldTable(dict[int, str]):
@@ -139,35 +163,9 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFKD", text).translate(_FOLD).translate(_LEET)
 
 
-def _squeezed(word: str) -> str:
-    return _REPEATS.sub(r"\1", word)
-
-
-def same_word(word: str, term: str) -> bool:
-    """``word`` is ``term``, or ``term`` with some letters stretched."""
-    return word == term or (len(word) > len(term) and _squeezed(word) == _squeezed(term))
-
-
-#: marks a word made of letters spaced out one by one ("n u d e"), which may hold several words
-SPELLED = "\x01"
-
-
 def words(text: str) -> list[str]:
-    """The skeleton's words; three or more single letters in a row also give one ``SPELLED`` word."""
-    found = _WORDS.findall(skeleton(text))
-    joined: list[str] = []
-    run: list[str] = []
-    for word in [*found, ""]:
-        if len(word) == 1:
-            run.append(word)
-            continue
-        if len(run) >= 3:
-            joined.append(SPELLED + "".join(run))
-        joined.extend(run)
-        run = []
-        if word:
-            joined.append(word)
-    return joined
+    """The skeleton's words."""
+    return _WORDS.findall(skeleton(text))
 
 
 #: entries a guild may add to each of its lists
@@ -188,6 +186,88 @@ def check_entry(text: str) -> None:
         raise SettingsError(f"“{text}” has no letters or digits to match.")
 
 
+# ------------------------------------------------------------------------------ entries
+
+_VOWELS = frozenset("aeiou")
+
+
+def _inflections(word: str, plurals: bool = False) -> set[str]:
+    """``word`` and its English inflections: plurals, verb forms, agent nouns (rape: rapes, raped,
+    raping, raper, rapist). A word ending in another vowel than e gets plurals only: those are
+    nouns (loli, shota, vagina), and every needless form is one more chance to hit another word."""
+    forms = {word}
+    if len(word) < 3 or not (word.isascii() and word.isalpha()):
+        return forms
+    last, before = word[-1], word[-2]
+    forms.add(word + "s")
+    if word.endswith(("s", "x", "z", "ch", "sh", "o")):
+        forms.add(word + "es")
+    if last == "y" and before not in _VOWELS:
+        forms.add(word[:-1] + "ies")
+    if last in "aiou" or plurals:
+        return forms
+    if last == "e":
+        stems = [word[:-1], word] if before == "e" else [word[:-1]]
+    elif last == "y" and before not in _VOWELS:
+        stems = [word[:-1] + "i", word]
+    elif before in _VOWELS and word[-3] not in _VOWELS and last not in _VOWELS | {"w", "x", "y"}:
+        stems = [word, word + last]  # blowjob: blowjobbed; both, as stress decides (visited)
+    else:
+        stems = [word]
+    for stem in stems:
+        forms.update(stem + ending for ending in ("ed", "ing", "ings"))
+        if len(word) >= 4:  # sexist and asser are other words
+            forms.update(stem + ending for ending in ("er", "ers", "est"))
+    if last == "e" and len(word) >= 4:
+        forms.update(word[:-1] + ending for ending in ("ist", "ists"))
+    return forms
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """A word an entry matches: its skeleton squeezed (each run of a letter written once), and how
+    many times the skeleton writes each of those letters (empty when once each)."""
+
+    key: str
+    runs: bytes
+    prefix: bool
+
+    @classmethod
+    def of(cls, word: str, prefix: bool = False) -> _Form:
+        key = _squeezed(word)
+        return cls(key, b"" if key == word else bytes(_run_lengths(word)), prefix)
+
+    def fits(self, word: str) -> bool:
+        """Whether ``word`` (whose squeezed form is, or starts with, this key) is this form, its
+        letters stretched perhaps: ``nuuude`` is nude, but ``rapping`` is not raping, ``as`` not ass.
+        Two of a letter the form has once is a stretch only where English does not double it."""
+        if not self.runs and (len(word) == len(self.key) or (self.prefix and word.startswith(self.key))):
+            return True
+        runs, mine = _run_lengths(word), self.runs or bytes([1] * len(self.key))
+        for i, m in enumerate(mine):
+            n = runs[i]
+            if n == m or (n > m and (n >= 3 or self.key[i] in _STRETCHY)):
+                continue
+            if not (self.prefix and i == len(mine) - 1 and n > m):  # porn*: pornn...
+                return False
+        return True
+
+
+#: letters English seldom doubles: two of them are a stretch
+_STRETCHY = frozenset("aiuhjqwxy")
+
+
+def _squeezed(word: str) -> str:
+    return _REPEATS.sub("", word)
+
+
+def _run_lengths(word: str) -> list[int]:
+    return [min(len(m.group()), 255) for m in _RUNS.finditer(word)]
+
+
+_RUNS = re.compile(r"(.)\1*")
+
+
 class Severity(StrEnum):
     """What a match does: send the prompt to moderators, or refuse it."""
 
@@ -197,12 +277,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One list entry, as written and as the words it matches."""
+    """One list entry, as written and as the words it matches.
+
+    ``forms`` are the single words it matches: the entry's word, or its words run together
+    (``bloodbath``), with their inflections (or as a prefix, for ``nud*``). An entry of several
+    words also matches them in order (``phrase``), the last one inflected."""
 
     text: str
     severity: Severity
-    words: tuple[str, ...]
-    prefix: bool
+    forms: tuple[_Form, ...]
+    phrase: tuple[tuple[str, ...], tuple[_Form, ...]] | None
 
     @classmethod
     def parse(cls, text: str, severity: Severity) -> Entry:
@@ -213,28 +297,21 @@ class Entry:
         """
         raw = text.strip()
         prefix = raw.endswith("*")
-        parts = tuple(words(raw.rstrip("*")))
+        plain = unicodedata.normalize("NFKD", raw.rstrip("*")).translate(_FOLD).translate(_ENTRY_ONES)
+        # leetspeak maps one character to one, so the skeleton's words are spans of the plain text
+        parts = [plain[m.start() : m.end()] for m in _WORDS.finditer(plain.translate(_LEET))]
         if not parts:
             raise ValueError(f"{text!r} has no letters or digits to match")
-        return cls(raw, severity, parts, prefix)
 
-    def matches(self, text_words: Sequence[str]) -> bool:
-        """Whether the entry's words occur in ``text_words`` in order (or run together as one)."""
-        whole = _squeezed("".join(self.words))
-        for word in text_words:
-            if word.startswith(SPELLED) and whole in _squeezed(word[1:]):
-                return True  # "a n u d e woman": the term spelled out inside a run of letters
-            if len(self.words) > 1 and same_word(word, "".join(self.words)):
-                return True  # "bloodbath" for "blood bath"
-        size = len(self.words)
-        for i in range(len(text_words) - size + 1):
-            window = text_words[i : i + size]
-            if not all(same_word(w, t) for w, t in zip(window[:-1], self.words[:-1], strict=True)):
-                continue
-            last, term = window[-1], self.words[-1]
-            if same_word(last, term) or (self.prefix and _squeezed(last).startswith(_squeezed(term))):
-                return True
-        return False
+        def forms(word: str, every: bool = True) -> tuple[_Form, ...]:
+            found = {word} if prefix else _inflections(word) if every else _inflections(word, plurals=True)
+            return tuple(_Form.of(w.translate(_LEET), prefix) for w in sorted(found))
+
+        if len(parts) == 1:
+            return cls(raw, severity, forms(parts[0]), None)
+        # run together, a phrase takes plurals only (bloodbaths): all its forms would be long words
+        phrase = (tuple(p.translate(_LEET) for p in parts[:-1]), forms(parts[-1]))
+        return cls(raw, severity, forms("".join(parts), every=False), phrase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +322,50 @@ class Match:
     severity: Severity
 
 
+# ------------------------------------------------------------------------------ matching
+
+#: a word split into more pieces than this is not put back together
+_MAX_PIECES = 5
+#: pieces split by spaces are put back together when there are three or more of at most this
+#: many letters (be he ad ing); two whole words are two words (be heading, cream pie, pen is)
+_SHORT = 3
+#: an ending split off a word by a space is put back (behead ing)
+_ENDINGS = frozenset({"s", "es", "ed", "ing", "ings", "er", "ers", "ist", "ists"})
+_SPLIT = re.compile(r"([^\W_]+)")
+#: how many guilds' compiled lists are kept (a guild's list is compiled again after a change),
+#: and how many entries they may hold together: the largest lists take about 1.5 MB compiled
+GUILD_CACHE, GUILD_CACHE_ENTRIES = 256, 40_000
+
+_Hit = tuple[int, _Form]
+
+
 class WordList:
-    """Entries to block or review, and exception phrases that never count."""
+    """Entries to block or review, and exception phrases that never count, compiled into lookup
+    tables: what a check costs follows the text's length, not the number of entries."""
 
     def __init__(self, entries: Iterable[Entry] = (), exceptions: Iterable[str] = ()) -> None:
         self.entries = list(entries)
-        self.exceptions = [tuple(words(e)) for e in exceptions if words(e)]
+        self.exceptions = [e for e in exceptions if words(e)]
+        self._guilds: OrderedDict[tuple[tuple[str, ...], ...], WordList] = OrderedDict()
+        # squeezed form -> entries; prefixes and all forms by their first three letters at most
+        self._whole: dict[str, list[_Hit]] = {}
+        self._prefixes: dict[str, list[_Hit]] = {}
+        self._starts: dict[str, list[_Hit]] = {}
+        self._phrases: dict[str, list[tuple[int, tuple[str, ...], tuple[_Form, ...]]]] = {}
+        self._allowed: dict[str, list[tuple[str, ...]]] = {}
+        for index, entry in enumerate(self.entries):
+            for form in entry.forms:
+                hit = (index, form)
+                into = self._prefixes if form.prefix else self._whole
+                into.setdefault(form.key[:3] if form.prefix else form.key, []).append(hit)
+                self._starts.setdefault(form.key[:3], []).append(hit)
+            if entry.phrase is not None:
+                first = _squeezed(entry.phrase[0][0])  # the text's words are read without a 1
+                self._phrases.setdefault(first, []).append((index, *entry.phrase))
+        for phrase in self.exceptions:
+            allowed = tuple(w.translate(_ENTRY_ONES) for w in words(phrase))
+            self._allowed.setdefault(allowed[0].translate(_COLLAPSE_ONES), []).append(allowed)
+        self._lookups = self._whole.keys() | self._phrases.keys()
 
     @classmethod
     def build(
@@ -264,28 +379,171 @@ class WordList:
     def extended(
         self, block: Iterable[str] = (), review: Iterable[str] = (), exceptions: Iterable[str] = ()
     ) -> WordList:
-        """This list plus a guild's additions and exceptions."""
+        """This list plus a guild's additions and exceptions, compiled anew."""
         more = WordList.build(block, review)
-        combined = WordList(self.entries + more.entries)
-        combined.exceptions = self.exceptions + [tuple(words(e)) for e in exceptions if words(e)]
-        return combined
+        return WordList(self.entries + more.entries, [*self.exceptions, *exceptions])
+
+    def for_guild(
+        self, block: Sequence[str] = (), review: Sequence[str] = (), exceptions: Sequence[str] = ()
+    ) -> WordList:
+        """:meth:`extended`, compiled once for each content of a guild's lists (the last
+        ``GUILD_CACHE`` kept), so a change is in force at the next check."""
+        key = (tuple(block), tuple(review), tuple(exceptions))
+        if not any(key):
+            return self
+        found = self._guilds.get(key)
+        if found is None:
+            found = self._guilds[key] = self.extended(*key)
+            while len(self._guilds) > GUILD_CACHE or _entries(self._guilds) > GUILD_CACHE_ENTRIES:
+                self._guilds.popitem(last=False)
+        self._guilds.move_to_end(key)
+        return found
 
     def check(self, text: str) -> Match | None:
-        """The most severe entry ``text`` matches (blocking ones first), or ``None``."""
-        text_words = self._without_exceptions(words(text))
-        for severity in (Severity.BLOCK, Severity.REVIEW):
-            for entry in self.entries:
-                if entry.severity is severity and entry.matches(text_words):
-                    return Match(entry.text, severity)
-        return None
+        """The most severe entry ``text`` matches (blocking ones first, then in list order), or None."""
+        found = min(self._hits(text), key=self._rank, default=None)
+        return None if found is None else Match(self.entries[found].text, self.entries[found].severity)
 
-    def _without_exceptions(self, text_words: list[str]) -> list[str]:
-        kept = list(text_words)
-        for phrase in self.exceptions:
-            size, i = len(phrase), 0
-            while i <= len(kept) - size:
-                if tuple(kept[i : i + size]) == phrase:
-                    kept[i : i + size] = ["\0"]  # a gap, so the words around it do not join
-                else:
-                    i += 1
-        return kept
+    def _rank(self, index: int) -> tuple[bool, int]:
+        return self.entries[index].severity is not Severity.BLOCK, index
+
+    def _hits(self, text: str) -> list[int]:
+        """The entries ``text`` matches. Set operations pick the few words worth a closer look, so
+        the cost follows the text, not the list: words whose key (the word squeezed) is a form's
+        or a phrase's, or starts as a prefix does; words that may be pieces of one (:meth:`_joined`);
+        letters spelled out one by one."""
+        skel = skeleton(text)
+        parts = _SPLIT.split(skel)  # gap, word, gap, word, ..., gap; spaces are all " " by now
+        text_words, gaps = parts[1::2], parts[0::2]
+        # squeezing the whole text at once keeps words apart: separators stand between them
+        keys = _WORDS.findall(_REPEATS.sub("", skel))
+        if self._allowed:
+            self._without_exceptions(text_words, keys)
+        hits: list[int] = []
+        present = set(keys)
+        looked_up = present & self._lookups
+        heads = {k[:3] for k in present} & self._prefixes.keys() if self._prefixes else set()
+        if looked_up or heads or ONE in skel:
+            for i, (word, key) in enumerate(zip(text_words, keys, strict=True)):
+                if key in looked_up or key[:3] in heads or ONE in word:
+                    self._word(word, hits)
+                    self._phrase(text_words, i, hits)
+        # each word with the gap after it and the word after that (there is none after the last)
+        for i, (word, gap, following) in enumerate(zip(text_words, gaps[1:], text_words[1:], strict=False)):
+            may_join = len(word) <= _SHORT or " " not in gap or following in _ENDINGS
+            if word and following and may_join and self._may_start("".join(keys[i : i + 3])):
+                self._joined(text_words, gaps, i, hits)
+        self._spelled(text_words, hits)
+        return hits
+
+    def _may_start(self, joined: str) -> bool:
+        """Whether a form may start as ``joined`` (three words together) does: most cannot."""
+        if ONE in joined:
+            return True
+        head, starts = joined[:3], self._starts
+        if head[0] == head[1:2] or head[1:2] == head[2:]:  # the keys are squeezed, but not across words
+            head = _squeezed(joined[:6])[:3]
+        return head in starts or head[:1] in starts or head[:2] in starts  # forms of 1 or 2: xxx is x
+
+    def _key(self, word: str, key: str, hits: list[int]) -> None:
+        for index, form in self._whole.get(key, ()):
+            if form.fits(word):
+                hits.append(index)
+        if self._prefixes and len(key) >= 3:
+            for index, form in self._prefixes.get(key[:3], ()):
+                if key.startswith(form.key) and form.fits(word):
+                    hits.append(index)
+
+    def _word(self, word: str, hits: list[int]) -> None:
+        for reading in _readings(word):
+            self._key(reading, _squeezed(reading), hits)
+
+    def _joined(self, text_words: list[str], gaps: list[str], i: int, hits: list[int]) -> None:
+        """Words split into pieces: by anything but a space (be-heading, pe.nis), into three or more
+        short ones (be he ad ing), or an ending split off (behead ing)."""
+        word, all_glued, all_short = text_words[i], True, len(text_words[i]) <= _SHORT
+        if text_words[i + 1] in _ENDINGS and " " in gaps[i + 1]:
+            self._word(word + text_words[i + 1], hits)
+        for k in range(i + 1, min(len(text_words), i + _MAX_PIECES)):
+            piece = text_words[k]
+            all_glued, all_short = all_glued and " " not in gaps[k], all_short and len(piece) <= _SHORT
+            if not piece or not (all_glued or all_short):
+                break
+            word += piece
+            if all_glued or k - i >= 2:
+                self._word(word, hits)
+
+    def _phrase(self, text_words: list[str], i: int, hits: list[int]) -> None:
+        for reading in _readings(text_words[i]):
+            for index, leading, last in self._phrases.get(_squeezed(reading), ()):
+                end = i + len(leading)
+                if (
+                    end < len(text_words)
+                    and all(_is(text_words[i + j], _Form.of(term)) for j, term in enumerate(leading))
+                    and any(_is(text_words[end], form) for form in last)
+                ):
+                    hits.append(index)
+
+    def _spelled(self, text_words: list[str], hits: list[int]) -> None:
+        """Letters spelled out one by one (n u d e, n.u.d.e): any form inside three or more."""
+        run = []
+        for word in [*text_words, ""]:
+            if len(word) == 1:
+                run.append(word)
+                continue
+            if len(run) >= 3:
+                self._inside("".join(run), hits)
+            run = []
+
+    def _inside(self, letters: str, hits: list[int]) -> None:
+        for reading in _readings(letters):
+            squeezed = _squeezed(reading)
+            for start in range(len(squeezed)):
+                for index, form in self._starts.get(squeezed[start : start + 3], ()):
+                    if squeezed.startswith(form.key, start):
+                        hits.append(index)
+
+    def _without_exceptions(self, text_words: list[str], keys: list[str]) -> None:
+        """Blank out the exception phrases: gaps that nothing matches or joins across."""
+        i = 0
+        while i < len(text_words):
+            for phrase in self._allowed.get(text_words[i].translate(_COLLAPSE_ONES), ()):
+                if len(text_words) - i >= len(phrase) and all(
+                    _same_letters(text_words[i + j], word) for j, word in enumerate(phrase)
+                ):
+                    text_words[i : i + len(phrase)] = keys[i : i + len(phrase)] = [""] * len(phrase)
+                    i += len(phrase) - 1
+                    break
+            i += 1
+
+
+def _entries(guilds: Iterable[tuple[tuple[str, ...], ...]]) -> int:
+    return sum(len(entries) for lists in guilds for entries in lists)
+
+
+def _readings(word: str) -> list[str]:
+    """``word`` with each 1 read as i and as l: every way for up to three, else all one way."""
+    ones = word.count(ONE)
+    if not ones:
+        return [word]
+    if ones > 3:
+        return [word.replace(ONE, "i"), word.replace(ONE, "l")]
+    readings = [""]
+    for part in word.split(ONE)[:-1]:
+        readings = [r + part + letter for r in readings for letter in "il"]
+    return [r + word.rsplit(ONE, 1)[1] for r in readings]
+
+
+def _is(word: str, form: _Form) -> bool:
+    """Whether a text's word is ``form``, read either way, stretched perhaps."""
+    for reading in _readings(word):
+        key = _squeezed(reading)
+        if (key == form.key or (form.prefix and key.startswith(form.key))) and form.fits(reading):
+            return True
+    return False
+
+
+def _same_letters(word: str, term: str) -> bool:
+    return len(word) == len(term) and all(
+        a == b or (a == ONE and b in "il") for a, b in zip(word, term, strict=True)
+    )

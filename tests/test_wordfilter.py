@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import wordfilter
 from bot.modconfig import DEFAULT_BLOCK, DEFAULT_REVIEW
 from bot.wordfilter import Severity, WordList, skeleton
 
@@ -118,15 +119,118 @@ def test_a_blocked_word_with_invisible_characters_between_its_letters_is_blocked
         assert match is not None and match.severity is Severity.BLOCK, ascii(prompt)
 
 
-@pytest.mark.parametrize(
-    "prompt",
-    ["Ьеһеаԁіпg", "ʙᴇʜᴇᴀᴅɪɴɢ", "ΒΕΗΕΑDΙΝG", "ᏴᎬᎻᎬᎪᎠING", "vаgіnа", "ⓡⓐⓟⓔ", "𝓻𝓪𝓹𝓮", "ｈｅｎｔａｉ", "pёnis",
-     "ḃéhéàdíñg", "ɡangbang", "ꮯumshot", "r\ufe0fa\U000e0020p\u2800e", "lo\x00li", "pe\u180bni\u206as"],
-)  # fmt: skip
-def test_look_alike_letters_from_unicodes_confusables_are_caught(prompt: str) -> None:
+#: evasions of blocked words in the default list, each refused
+EVASIONS = [
+    # plurals and inflections of the default entries
+    "two lolis", "shotas at the beach", "she was raped", "he rapes", "a rapist in the alley",
+    "rapists", "blowjobs", "handjobs", "penises", "beheadings in a desert", "gangbanged",
+    "creampies", "cumshots", "vaginas", "hentais", "lolicons", "shotacons", "gangbangs",
+    "masturbating", "decapitated heads", "pornographic", "RAPED", "Beheadings",
+    # inflections with the usual evasions on top
+    "r4p3d", "l0l1s", "p3n1s3s", "raaaped", "b e h e a d i n g s",
+    # split by hyphens, dots, underscores or spaces inside the word
+    "be-heading", "be he ad ing", "be_heading", "be.head.ing", "behead ing", "pe-nis",
+    "blow-job", "hen-tai", "r-a-p-e-d", "lo-li", "behead ings", "gang-bang",
+    # look-alike letters from other scripts and Latin variants
+    "Ьеһеаԁіпg", "ʙᴇʜᴇᴀᴅɪɴɢ", "ΒΕΗΕΑDΙΝG", "ᏴᎬᎻᎬᎪᎠING", "vаgіnа", "ⓡⓐⓟⓔⓓ", "𝓻𝓪𝓹𝓮𝓭",
+    "ｈｅｎｔａｉ", "pёnis", "ḃéhéàdíñg", "ɡangbang", "ꮯumshot",
+    # invisible characters of several kinds in one word
+    "r\ufe0fa\U000e0020p\u2800e", "lo\x00li", "pe\u180bni\u206as",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("prompt", EVASIONS)
+def test_evasions_of_the_default_list_are_blocked(prompt: str) -> None:
+    assert len(EVASIONS) >= 50
     match = DEFAULT.check(prompt)
     assert match is not None and match.severity is Severity.BLOCK, prompt
 
 
-def test_sharp_s_is_two_s_not_a_look_alike_b() -> None:
-    assert skeleton("Straße") == "strasse"
+#: innocent sentences that look like the default entries from some angle, each allowed
+INNOCENT = [
+    "a classic car in Scunthorpe", "an assassin in a passage", "a bass guitar", "as soon as it rains",
+    "a rapper on a neon stage", "two men rapping in a parking lot", "he rapped on the door",
+    "a dog lolling in the sun", "the ship will be heading north", "a cream pie on a kitchen table",
+    "a pen is on the desk", "a therapist's office with plants", "grapes on a vine", "velvet drapes",
+    "a scraped knee", "a taped box", "rapeseed fields in bloom", "the rapids at dawn",
+    "a shotgun on a barn wall", "an assistant at a desk", "Sussex, Essex and Middlesex",
+    "cumulus clouds over a lake", "a pinch of cumin", "a lollipop", "hello kitty", "a sextant at sea",
+    "a shiitake mushroom", "a jockey on a horse", "a hand holding a job offer",
+    "a blow to the head in a boxing match", "a gang of geese", "a big bang", "a x-ray of a hand",
+    "a cream-colored horse", "a self-portrait", "a t-shirt", "a well-known painter",
+    "a japanese maple", "penne with tomato sauce", "a drape", "vagrants on a bench",
+    "a decaf latte", "a cornbread muffin", "the head of a statue", "he is heading home",
+    "a tiger beheld the moon", "a toddler", "the cup or the bowl", "the loom at dawn",
+    "Lolita Street in the rain",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("prompt", INNOCENT)
+def test_innocent_sentences_are_allowed_by_the_default_list(prompt: str) -> None:
+    assert DEFAULT.check(prompt) is None, prompt
+
+
+_SUBJECTS = [
+    "a red fox", "an old fisherman", "a golden retriever", "a street musician", "two astronauts",
+    "a rapper in a hoodie", "a therapist", "a ballet dancer", "a herd of elephants", "a child with a kite",
+    "a grandmother knitting", "a robot chef", "a samurai", "a hummingbird", "a lighthouse keeper",
+    "a jazz pianist", "a pirate captain", "a snowboarder", "a pack of wolves", "a sleepy cat",
+]  # fmt: skip
+_ACTIONS = [
+    "walks slowly through", "dances in", "is heading into", "rests quietly in", "sings loudly in",
+    "paints a mural in", "runs across", "is rapping on a stage in", "waves goodbye in", "skates through",
+    "jumps over a puddle in", "looks out a window in", "plays chess in", "cooks dinner in",
+    "reads a book in", "takes a photo in", "lolls about in", "climbs a ladder in", "rides a bike in",
+    "feeds the pigeons in",
+]  # fmt: skip
+_SETTINGS = [
+    "a snowy forest at dawn", "a neon-lit Tokyo alley", "a sunflower field", "the Scottish highlands",
+    "a busy Paris café", "an abandoned subway station", "a cozy library", "a coral reef",
+    "a desert at sunset", "a rainy London street", "a bamboo grove", "a medieval castle",
+    "Scunthorpe town centre", "a space station", "the Essex coast", "a classic diner",
+]  # fmt: skip
+_STYLES = [
+    "cinematic lighting", "shot on 35mm film", "slow motion", "drone shot", "watercolor style",
+    "4k, highly detailed", "in the style of a 1950s cartoon", "handheld camera, shallow depth of field",
+]  # fmt: skip
+
+
+def ordinary_prompts() -> list[str]:
+    """Ordinary video prompts: each subject with each action, in a setting and style that rotate."""
+    prompts = []
+    for i, subject in enumerate(_SUBJECTS):
+        for j, action in enumerate(_ACTIONS):
+            setting = _SETTINGS[(i * 7 + j) % len(_SETTINGS)]
+            style = _STYLES[(i + j * 3) % len(_STYLES)]
+            prompts.append(f"{subject.capitalize()} {action} {setting}, {style}")
+    return prompts
+
+
+def test_hundreds_of_ordinary_video_prompts_pass_the_default_list() -> None:
+    prompts = ordinary_prompts()
+    flagged = [(p, DEFAULT.check(p)) for p in prompts if DEFAULT.check(p) is not None]
+
+    assert len(set(prompts)) == 400
+    assert flagged == []
+
+
+def test_a_guilds_list_is_compiled_once_for_its_content_and_the_cache_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wordfilter, "GUILD_CACHE", 3)
+    base = WordList.build(["nude"])
+    first = base.for_guild(["spiders"], (), ())
+
+    assert base.for_guild(["spiders"], (), ()) is first  # the same content: compiled once
+    assert base.for_guild((), (), ()) is base  # no additions: the default list itself
+    changed = base.for_guild(["spiders", "wasps"], (), ())
+    assert changed is not first and changed.check("wasps") is not None
+    for n in range(3):
+        base.for_guild([f"bugs{n}"], (), ())
+    assert base.for_guild(["spiders"], (), ()) is not first  # the oldest was let go
+
+
+def test_sharp_s_is_two_s_and_a_1_reads_as_i_or_l() -> None:
+    assert skeleton("Straße") == "strasse"  # not a look-alike b (Unicode pairs ß with Greek beta)
+    assert DEFAULT.check("l0l1s") is not None and DEFAULT.check("a dog lolls in the sun") is None
+    assert DEFAULT.check("p3n1s") is not None and DEFAULT.check("|o|i") is not None
