@@ -2,13 +2,15 @@
 
 docker-compose.yml is validated against the Compose Specification's JSON schema (vendored in
 tests/data, see its README) and checked for what Reelbot relies on; the Dockerfiles are linted
-for the rules hadolint would apply and for what each image must install; .env.example must name
-every variable the code reads, with the code's defaults.
+for the rules hadolint would apply and for what each image must install; .env.example (with
+.env.bot.example and .env.worker.example, the secrets of one service) must name every variable
+the code reads, with the code's defaults, and each service sees only its own secrets.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import itertools
 import json
 import pkgutil
@@ -214,7 +216,7 @@ def test_every_service_restarts_and_waits_for_a_healthy_redis() -> None:
         assert service(name)["restart"] == "unless-stopped", name
     for name in APP_SERVICES:
         assert service(name)["depends_on"]["redis"]["condition"] == "service_healthy", name
-        assert service(name)["env_file"] in (".env", [".env"]), name
+        assert env_files(service(name))[0] == ".env", name
 
 
 def test_health_checks_hit_the_metrics_port_each_process_listens_on() -> None:
@@ -244,9 +246,76 @@ def test_workers_get_longer_to_stop_than_their_grace_period() -> None:
         assert stop >= GRACE_SECONDS + EXIT_MARGIN_SECONDS, name
 
 
-def test_the_workers_never_see_the_discord_token() -> None:
+# ------------------------------------------------------------ each service's own secrets
+
+#: the filled-in env files compose reads, and the template each is copied from
+ENV_TEMPLATES = {".env": ".env.example", ".env.bot": ".env.bot.example", ".env.worker": ".env.worker.example"}
+#: secrets only the bot needs: Discord, and AWS (Bedrock, the guardrail, CloudWatch)
+BOT_SECRETS = {"DISCORD_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+#: secrets only the workers need: gated weights
+WORKER_SECRETS = {"HF_TOKEN"}
+
+
+def env_files(svc: Mapping[str, Any]) -> list[str]:
+    """The paths of a service's ``env_file`` (a path, or a list of paths or ``{path, required}``)."""
+    files = svc.get("env_file") or []
+    if not isinstance(files, list):
+        files = [files]
+    return [f if isinstance(f, str) else f["path"] for f in files]
+
+
+def template(env_file: str) -> dict[str, str]:
+    """NAME -> value of every variable (commented or not) in the template of ``env_file``."""
+    found: dict[str, str] = {}
+    for line in (ROOT / ENV_TEMPLATES[env_file]).read_text().splitlines():
+        if match := ENV_LINE.match(line):
+            assert match.group(1) not in found, f"{match.group(1)} twice in {ENV_TEMPLATES[env_file]}"
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def visible(name: str) -> set[str]:
+    """The variables a service can see: what its env files may hold (their templates name them)
+    and what its ``environment`` sets, less what ``environment`` blanks (it wins over env_file)."""
+    svc = service(name)
+    env = environment(svc)
+    names = {n for f in env_files(svc) for n in template(f)} | {k for k, v in env.items() if v}
+    return names - {k for k, v in env.items() if v == ""}
+
+
+def test_each_service_sees_only_its_own_secrets() -> None:
+    assert visible("bot") >= BOT_SECRETS, "the bot's own secrets reach it"
+    assert not visible("bot") & WORKER_SECRETS, "the bot never sees HF_TOKEN"
     for name in WORKERS:
-        assert environment(service(name))["DISCORD_TOKEN"] == "", name
+        assert visible(name) >= WORKER_SECRETS, name
+        assert not visible(name) & BOT_SECRETS, f"{name} sees the bot's secrets"
+        assert ".env.bot" not in env_files(service(name)), name
+    assert ".env.worker" not in env_files(service("bot"))
+
+
+def test_another_services_secrets_are_blanked_even_if_an_old_env_file_holds_them() -> None:
+    # before the split, .env held every secret and went to every service
+    assert environment(service("bot"))["HF_TOKEN"] == ""
+    for name in WORKERS:
+        env = environment(service(name))
+        assert {k: env.get(k) for k in BOT_SECRETS} == dict.fromkeys(BOT_SECRETS, ""), name
+
+
+def test_the_shared_env_file_holds_no_secret_but_the_redis_password() -> None:
+    shared = template(".env")
+    assert {n for n in shared if SECRET_NAME.search(n)} == {"REDIS_PASSWORD"}
+    assert not set(shared) & (BOT_SECRETS | WORKER_SECRETS | {"AWS_REGION", "AWS_PROFILE"})
+    # and each secret is in exactly one template, the one of the service that needs it
+    assert BOT_SECRETS <= set(template(".env.bot"))
+    assert set(template(".env.worker")) == WORKER_SECRETS
+
+
+def test_the_filled_in_env_files_never_reach_an_image() -> None:
+    patterns = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    used = {f for name in APP_SERVICES for f in env_files(service(name))}
+    assert used == set(ENV_TEMPLATES)
+    for path in used:
+        assert any(fnmatch.fnmatch(path, p) for p in patterns), f"{path} is not in .dockerignore"
 
 
 # --------------------------------------------------------------------------- secrets
@@ -327,9 +396,10 @@ def test_the_secret_scan_catches_inline_secrets(where: str, value: Any) -> None:
 
 
 def test_env_example_holds_no_secret_values() -> None:
-    for name, value in env_example().items():
-        if SECRET_NAME.search(name):
-            assert value == "", f"{name} must be empty in .env.example"
+    for env_file in ENV_TEMPLATES:
+        for name, value in template(env_file).items():
+            if SECRET_NAME.search(name):
+                assert value == "", f"{name} must be empty in {ENV_TEMPLATES[env_file]}"
 
 
 # ------------------------------------------------------------------------ Dockerfiles
@@ -642,12 +712,12 @@ CODE_NAME = re.compile(
 
 
 def env_example() -> dict[str, str]:
+    """Every variable of the three templates (each named in one only), with its documented value."""
     found: dict[str, str] = {}
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        match = ENV_LINE.match(line)
-        if match:
-            assert match.group(1) not in found, f"{match.group(1)} twice in .env.example"
-            found[match.group(1)] = match.group(2)
+    for env_file in ENV_TEMPLATES:
+        names = template(env_file)
+        assert not set(names) & set(found), f"{set(names) & set(found)} in two templates"
+        found |= names
     return found
 
 
@@ -672,7 +742,8 @@ def test_env_example_names_every_variable_the_code_reads() -> None:
 def test_env_example_leaves_everything_but_the_secrets_at_the_code_defaults() -> None:
     active = {
         m.group(1)
-        for line in (ROOT / ".env.example").read_text().splitlines()
+        for env_file in ENV_TEMPLATES
+        for line in (ROOT / ENV_TEMPLATES[env_file]).read_text().splitlines()
         if (m := re.match(r"^([A-Z]\w*)=", line))
     }
     assert active == {"DISCORD_TOKEN", "REDIS_PASSWORD"}, "uncommented settings would override the code"
