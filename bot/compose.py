@@ -115,7 +115,7 @@ def compose(
     access = AccessPolicy(queue, approvals, drafts, settings.operator_ids)
     holds = Holds(approvals, channels, notices)
     inputs = InputJanitor(redis, keys, store)
-    images = ImageFetcher(settings.cdn_origins, settings.attachment_max_bytes)
+    images = ImageFetcher(settings.cdn_origins, settings.attachment_max_bytes, settings.image_decodes)
     pipeline = RequestPipeline(
         queue=queue,
         store=store,

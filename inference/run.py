@@ -22,11 +22,12 @@ from redis.asyncio import Redis
 from inference.contract import EventType, GenerationSpec, JobRecord, JobStatus, ModelId
 from inference.daemon import Daemon, load_output_filter
 from inference.generator import Generator
-from inference.images import decode_image, encode_png
+from inference.images import decode_to_frame, encode_png
 from inference.jobqueue import JobQueue, QueueSettings, check_server, connect, new_job_id
 from inference.jobqueue.events import EventConsumer
 from inference.jobqueue.localredis import RedisServer, free_port, ping
 from inference.pipelines import load_models, pick_device
+from inference.recipes import recipe_for
 from inference.settings import WorkerSettings
 from inference.storage import BlobStore, store_for
 
@@ -114,7 +115,11 @@ async def _submit(
     job_id = new_job_id()
     image_ref = None
     if image is not None:
-        png = await asyncio.to_thread(lambda: encode_png(decode_image(image.read_bytes())))
+        recipe = recipe_for(model)
+        # stored as the model's frame, as the bot stores an attachment
+        png = await asyncio.to_thread(
+            lambda: encode_png(decode_to_frame(image.read_bytes(), recipe.width, recipe.height))
+        )
         image_ref = (await store.put(f"inputs/{job_id}.png", png, "image/png")).ref
     spec = GenerationSpec(prompt=prompt, model=model, seed=seed, image_ref=image_ref)
     job = JobRecord(
