@@ -4,7 +4,9 @@ boto3 client, thresholds for clips, escalation, and one decision per review unde
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
+import string
 import time
 from collections.abc import AsyncIterator
 
@@ -78,7 +80,14 @@ async def test_a_change_to_a_guilds_words_is_in_force_at_the_next_prompt(
 
 
 async def test_a_guilds_longest_lists_screen_a_long_prompt_in_milliseconds(moderation: Moderation) -> None:
-    lists = [tuple(f"{kind}{n:03d} " + "x" * 90 for n in range(MAX_WORDS)) for kind in ("bb", "rr", "aa")]
+    rng = random.Random(5)
+    lists = [
+        tuple(
+            " ".join("".join(rng.choices(string.ascii_lowercase, k=9)) for _ in range(10))
+            for _ in range(MAX_WORDS)
+        )
+        for _ in range(3)
+    ]  # 3 lists of 200 entries of 99 characters, the most a guild may set
     config = ModerationConfig(words_block=lists[0], words_review=lists[1], words_allow=lists[2])
     prompt = ("A red fox walks slowly through a snowy forest at dawn, cinematic lighting. " * 27)[:2000]
     await moderation(prompt, config, Stage.MEMBER)  # the first call compiles the guild's lists
