@@ -369,6 +369,8 @@ class WordList:
             allowed = tuple(w.translate(_ENTRY_ONES) for w in words(phrase))
             self._allowed.setdefault(allowed[0].translate(_COLLAPSE_ONES), []).append(allowed)
         self._lookups = self._whole.keys() | self._phrases.keys()
+        # prefixes are filed by their first three letters, or all of them when fewer (x*)
+        self._head_sizes = tuple(sorted({min(len(key), 3) for key in self._prefixes})) or (3,)
 
     @classmethod
     def build(
@@ -425,10 +427,11 @@ class WordList:
         hits: list[int] = []
         present = set(keys)
         looked_up = present & self._lookups
-        heads = {k[:3] for k in present} & self._prefixes.keys() if self._prefixes else set()
+        sizes = self._head_sizes
+        heads = {k[:n] for k in present for n in sizes} & self._prefixes.keys() if self._prefixes else set()
         if looked_up or heads or ONE in skel:
             for i, (word, key) in enumerate(zip(text_words, keys, strict=True)):
-                if key in looked_up or key[:3] in heads or ONE in word:
+                if key in looked_up or ONE in word or any(key[:n] in heads for n in sizes):
                     self._word(word, hits)
                     self._phrase(text_words, i, hits)
         # each word with the gap after it and the word after that (there is none after the last)
@@ -452,8 +455,8 @@ class WordList:
         for index, form in self._whole.get(key, ()):
             if form.fits(word):
                 hits.append(index)
-        if self._prefixes and len(key) >= 3:
-            for index, form in self._prefixes.get(key[:3], ()):
+        for size in self._head_sizes if self._prefixes else ():
+            for index, form in self._prefixes.get(key[:size], ()) if len(key) >= size else ():
                 if key.startswith(form.key) and form.fits(word):
                     hits.append(index)
 

@@ -234,3 +234,10 @@ def test_sharp_s_is_two_s_and_a_1_reads_as_i_or_l() -> None:
     assert skeleton("Straße") == "strasse"  # not a look-alike b (Unicode pairs ß with Greek beta)
     assert DEFAULT.check("l0l1s") is not None and DEFAULT.check("a dog lolls in the sun") is None
     assert DEFAULT.check("p3n1s") is not None and DEFAULT.check("|o|i") is not None
+
+
+def test_a_prefix_entry_of_one_or_two_letters_matches_words_starting_with_it() -> None:
+    guild = DEFAULT.extended(block=["zq*", "x*"])
+
+    assert guild.check("zqueen") is not None and guild.check("a xylophone") is not None
+    assert guild.check("a quiet zebra") is None
