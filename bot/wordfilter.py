@@ -207,7 +207,7 @@ def _inflections(word: str, plurals: bool = False) -> set[str]:
         forms.add(word + "es")
     if last == "y" and before not in _VOWELS:
         forms.add(word[:-1] + "ies")
-    if last in "aiou" or plurals:
+    if last in "aiou" or plurals or word.endswith("ing"):  # beheading: beheadings only
         return forms
     if last == "e":
         stems = [word[:-1], word] if before == "e" else [word[:-1]]
@@ -427,13 +427,14 @@ class WordList:
         hits: list[int] = []
         present = set(keys)
         looked_up = present & self._lookups
-        sizes = self._head_sizes
-        heads = {k[:n] for k in present for n in sizes} & self._prefixes.keys() if self._prefixes else set()
+        sizes, heads = self._head_sizes, set()
+        if self._prefixes:  # one slice a word in the usual case: prefixes of three letters or more
+            heads = {k[:3] for k in present} if sizes == (3,) else {k[:n] for k in present for n in sizes}
+            heads &= self._prefixes.keys()
         if looked_up or heads or ONE in skel:
-            for i, (word, key) in enumerate(zip(text_words, keys, strict=True)):
-                if key in looked_up or ONE in word or any(key[:n] in heads for n in sizes):
-                    self._word(word, hits)
-                    self._phrase(text_words, i, hits)
+            for i in self._worth_a_look(text_words, keys, looked_up, heads, ONE in skel):
+                self._word(text_words[i], hits)
+                self._phrase(text_words, i, hits)
         # each word with the gap after it and the word after that (there is none after the last)
         for i, (word, gap, following) in enumerate(zip(text_words, gaps[1:], text_words[1:], strict=False)):
             may_join = len(word) <= _SHORT or " " not in gap or following in _ENDINGS
@@ -441,6 +442,23 @@ class WordList:
                 self._joined(text_words, gaps, i, hits)
         self._spelled(text_words, hits)
         return hits
+
+    def _worth_a_look(
+        self, text_words: list[str], keys: list[str], looked_up: set[str], heads: set[str], ones: bool
+    ) -> list[int]:
+        """Where the words are whose key is a form's or a phrase's start, or begins as a prefix does,
+        or that hold a 1 (read two ways): a comprehension, as a common word (child) is often one."""
+        if self._head_sizes == (3,):
+            found = [i for i, k in enumerate(keys) if k in looked_up or k[:3] in heads]
+        else:
+            found = [
+                i
+                for i, k in enumerate(keys)
+                if k in looked_up or any(k[:n] in heads for n in self._head_sizes)
+            ]
+        if ones:
+            found = sorted({*found, *(i for i, w in enumerate(text_words) if ONE in w)})
+        return found
 
     def _may_start(self, joined: str) -> bool:
         """Whether a form may start as ``joined`` (three words together) does: most cannot."""
