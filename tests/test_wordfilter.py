@@ -136,6 +136,8 @@ EVASIONS = [
     "ｈｅｎｔａｉ", "pёnis", "ḃéhéàdíñg", "ɡangbang", "ꮯumshot",
     # invisible characters of several kinds in one word
     "r\ufe0fa\U000e0020p\u2800e", "lo\x00li", "pe\u180bni\u206as",
+    # the two-word spellings the default list names as phrases
+    "a blow job", "hand jobs", "cum shot",
 ]  # fmt: skip
 
 
