@@ -4,6 +4,9 @@ It has the real components (a T5 tokenizer and encoder, the CogVideoX transforme
 3D VAE, the scheduler) at toy sizes, saved with ``save_pretrained`` so that the worker
 loads it through the same code as the published weights. It renders noise, not video,
 in about a second on a CPU: it proves that the plumbing works, nothing about quality.
+
+The noise is calm: low-contrast and near mid-grey whatever the seed (the VAE decoder's last
+layer is scaled down, see :data:`CALM`), so the worker's NSFW filter never flags a smoke test.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ TINY_LIKE = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B, ModelId.COGVIDEOX_5B_I2
 _WORDS = "a an the of on in with and at bee flower cat dog city night rain sea sky".split()  # noqa: SIM905
 _TEXT_TOKENS = 32
 _FRAMES, _HEIGHT = 9, 64
+#: what the VAE decoder's output layer (weights and bias) is scaled by. Random weights at full
+#: scale decode to saturated colours that open_nsfw now and then scores above the filter's 50 %
+#: line (0.506 seen in a smoke test; up to 0.81 over 200 seeds even at a tenth of the scale).
+#: At this scale frames sit near mid-grey (about 130) with a standard deviation of about 5
+#: levels, and no clip's highest frame score passed 0.14 (200 seeds of the 2b stand-in, 150 of
+#: the 5b, 100 of the I2V); tests/test_tiny_model.py keeps it under 0.3.
+CALM = 0.005
 
 
 def make_tiny_model(directory: Path, like: ModelId = ModelId.COGVIDEOX_2B, *, seed: int = 0) -> Path:
@@ -80,9 +90,11 @@ def _text_parts() -> tuple[Any, Any]:
 
 
 def _vae() -> Any:
+    """The 3D VAE at toy size, its decoder's output layer scaled by :data:`CALM`."""
+    import torch
     from diffusers import AutoencoderKLCogVideoX
 
-    return AutoencoderKLCogVideoX(  # type: ignore[no-untyped-call]
+    vae: Any = AutoencoderKLCogVideoX(  # type: ignore[no-untyped-call]
         in_channels=3,
         out_channels=3,
         down_block_types=("CogVideoXDownBlock3D",) * 4,
@@ -93,6 +105,12 @@ def _vae() -> Any:
         norm_num_groups=2,
         temporal_compression_ratio=4,
     )
+    # the decoder ends in this convolution; its output 0 decodes to mid-grey, so scaling it
+    # down pulls every frame towards grey while each seed still makes its own pattern
+    with torch.no_grad():
+        vae.decoder.conv_out.conv.weight.mul_(CALM)
+        vae.decoder.conv_out.conv.bias.mul_(CALM)
+    return vae
 
 
 def _transformer(like: ModelId, width: int) -> Any:
