@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +27,7 @@ from bot.modconfig import ModerationStore
 from inference.jobqueue import JobQueue, QueueSettings, connect
 from inference.jobqueue.localredis import RedisServer, free_port
 from inference.storage import BlobNotFound
-from tests.bot_box import Box, answered, moderated, open_box
+from tests.bot_box import Box, answered, moderated, open_box, reply_text
 from tests.discord_double.world import SEND_MESSAGES, RecordedRequest
 
 pytestmark = pytest.mark.timeout(240)
@@ -351,3 +352,25 @@ async def test_close_closes_even_when_a_loop_misses_its_cancellation(
 
     assert await _stopped_within(box, 10), "bot.close() did not return"
     assert bot.is_closed()
+
+
+# ------------------------------------------------------------------- a frozen Redis
+
+
+async def test_a_command_while_redis_is_frozen_is_answered_and_the_bot_recovers(
+    outage_box: Box, private_redis: RedisServer
+) -> None:
+    box = outage_box
+    assert private_redis.process is not None
+    private_redis.process.send_signal(signal.SIGSTOP)  # frozen: connections open, no replies
+    try:
+        asked = await box.video(prompt="while the database sleeps")
+        # the client gives up after its command timeout (5 s): well before Discord's 15 minutes
+        await box.double.wait_for(lambda: bool(asked.followups), 60)
+    finally:
+        private_redis.process.send_signal(signal.SIGCONT)
+
+    assert "cannot reach its database right now" in reply_text(asked) and "Queued" not in reply_text(asked)
+    later = await answered(box, await box.video(prompt="after it woke up"))
+    assert later.startswith("Queued `")
+    assert box.double.violations == []
