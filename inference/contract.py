@@ -731,6 +731,11 @@ class Keys:
         """Stream: job events the bot set aside after they kept failing, for operators (trimmed)."""
         return f"{self.prefix}events:dead"
 
+    def input_expiry(self) -> str:
+        """Sorted set: input images stored for requests that are not queued (yet), by when to
+        delete them; queueing the request takes its image off (the bot's janitor sweeps it)."""
+        return f"{self.prefix}inputs:expiry"
+
     def notices(self, guild_id: str) -> str:
         """Hash: problems the bot told a guild's admins about, by kind, so each is told once (expires)."""
         return f"{self.prefix}notices:{guild_id}"
