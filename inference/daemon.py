@@ -111,7 +111,10 @@ class RenderService:
             "reelbot_job_id": job.id,
             "reelbot_model": spec.model.value,
             "reelbot_seed": str(rendered.seed),
+            "reelbot_speed": rendered.speed,
         }
+        if rendered.work is not None:
+            metadata["reelbot_work"] = f"{rendered.work:.3f}"
         # scored while it encodes (both on threads, off the event loop); nothing is stored
         # unless the scores are in, so no clip leaves this worker unchecked
         scoring = None
@@ -295,10 +298,15 @@ class Daemon:
             grace_seconds=settings.grace_seconds,
             progress_interval=settings.progress_interval,
             on_outcome=self._outcome,
-            info={"device": device, "models": ",".join(lanes)},
+            info={"device": device, "models": ",".join(lanes), **_speed_info(renderer)},
         )
+        plans = _speed_plans(renderer)
         self.health = Health(
-            self.worker.worker_id, lanes, device, contact_limit=queue.settings.lease_seconds * 4
+            self.worker.worker_id,
+            lanes,
+            device,
+            contact_limit=queue.settings.lease_seconds * 4,
+            speed=plans[0].speed.to_dict() if plans else None,
         )
         self.http: HealthServer | None = None
         if settings.metrics_port:
@@ -367,3 +375,14 @@ class Daemon:
                 pass  # /healthz turns unhealthy once the silence outlasts its limit
             self.metrics.running.set(self.worker.active)
             await asyncio.sleep(self.queue.settings.heartbeat_seconds)
+
+
+def _speed_plans(renderer: Renderer) -> list[Any]:
+    # fakes in tests hold models without speed plans
+    plans = (getattr(loaded, "speed", None) for loaded in renderer.models.values())
+    return [plan for plan in plans if plan is not None]
+
+
+def _speed_info(renderer: Renderer) -> dict[str, str]:
+    plans = _speed_plans(renderer)
+    return {"speed": plans[0].speed.describe()} if plans else {}

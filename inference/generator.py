@@ -46,6 +46,10 @@ class Rendered:
     #: the prompt was longer than the model's token window and was cut at a word boundary
     prompt_shortened: bool
     render_seconds: float
+    #: the worker's speed preset and levers, in one line
+    speed: str = "plain"
+    #: share of the transformer's work that ran (caches skip some), when the worker counts it
+    work: float | None = None
 
     @property
     def width(self) -> int:
@@ -103,6 +107,9 @@ class Generator:
             if image is None:
                 raise ValueError(f"{spec.model} needs an input image")
             kwargs["image"] = fit_to_frame(image, recipe.width, recipe.height)
+        if loaded.speed is not None:
+            # fresh cache hooks for this job's step count: a cancelled render leaves state behind
+            loaded.speed.prepare(steps)
         started = time.monotonic()
         try:
             with torch.inference_mode():
@@ -124,7 +131,47 @@ class Generator:
             prompt=prompt,
             prompt_shortened=shortened,
             render_seconds=time.monotonic() - started,
+            speed=loaded.speed.speed.describe() if loaded.speed is not None else "plain",
+            work=_work(loaded),
         )
+
+    def warm_up(self) -> None:
+        """Render two steps of every model whose levers compile, so the first job does not pay
+        for compiling (each model's warm-up time is logged)."""
+        import torch
+
+        from inference.speed import warm_up
+
+        for model, loaded in self.models.items():
+            if loaded.speed is None or not loaded.speed.speed.levers.compile:
+                continue
+            recipe = loaded.recipe
+            kwargs: dict[str, Any] = {
+                "prompt": "warm-up",
+                "num_inference_steps": 2,
+                "guidance_scale": recipe.guidance,
+                "use_dynamic_cfg": recipe.dynamic_cfg,
+                "num_frames": recipe.frames,
+                "height": recipe.height,
+                "width": recipe.width,
+                "max_sequence_length": recipe.max_tokens,
+                "generator": torch.Generator("cpu").manual_seed(0),
+                "output_type": "latent",  # the VAE is not compiled: no need to decode
+            }
+            if model.image_to_video:
+                kwargs["image"] = Image.new("RGB", (recipe.width, recipe.height), (128, 128, 128))
+            loaded.speed.prepare(2)
+
+            def render(kwargs: dict[str, Any] = kwargs, pipe: Any = loaded.pipe) -> None:
+                with torch.inference_mode():
+                    pipe(**kwargs)
+
+            warm_up(render, f"{model} ({loaded.speed.speed.describe()})")
+
+
+def _work(loaded: LoadedModel) -> float | None:
+    counter = loaded.speed.counter if loaded.speed is not None else None
+    return None if counter is None else counter.fraction
 
 
 def fit_prompt(tokenizer: Any, text: str, max_tokens: int) -> tuple[str, bool]:

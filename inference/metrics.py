@@ -84,6 +84,8 @@ class Health:
     stopping: bool = False
     #: a worker that has not reached Redis for this long is unhealthy
     contact_limit: float = 60.0
+    #: the speed preset and levers the models run with (inference/speed.py)
+    speed: dict[str, Any] | None = None
 
     def report(self) -> tuple[bool, dict[str, Any]]:
         silent = time.time() - self.last_contact
@@ -100,6 +102,7 @@ class Health:
             "worker_id": self.worker_id,
             "models": list(self.models),
             "device": self.device,
+            "speed": self.speed,
             "uptime_seconds": round(time.time() - self.started, 1),
         }
         return not problems, body

@@ -19,6 +19,7 @@ from typing import Any
 from inference.contract import ModelId
 from inference.recipes import Recipe, read_overrides, recipe_for
 from inference.settings import WorkerSettings
+from inference.speed import Speed, SpeedError, SpeedPlan
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,29 @@ _SHARED = ("tokenizer", "text_encoder", "vae")
 
 class ModelLoadError(Exception):
     """A model could not be found or loaded; the worker cannot start. The message says why."""
+
+
+def worker_speed(settings: WorkerSettings, device: str) -> Speed:
+    """The speed preset and levers this worker runs on ``device``.
+
+    Raises:
+        ModelLoadError: the hardware cannot run them (fp8 on a CPU, SageAttention without CUDA,
+            a missing optional package); the message says which setting to change.
+    """
+    from inference.speed import parse_levers, resolve
+
+    try:
+        overrides = parse_levers(settings.speed_variables())
+        overrides.pop("REELBOT_SPEED", None)
+        speed = resolve(settings.speed, overrides, device)
+    except SpeedError as exc:
+        raise ModelLoadError(str(exc)) from None
+    if speed.levers.quant != "none" and settings.offload == "sequential":
+        raise ModelLoadError(
+            f"REELBOT_SPEED={settings.speed} quantises the transformer, which layer-by-layer offload "
+            "cannot move: use REELBOT_OFFLOAD=model or none, or REELBOT_QUANT=none"
+        )
+    return speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +78,8 @@ class LoadedModel:
     #: where the denoising runs (the GPU, also when weights wait on the CPU under offload)
     device: str
     recipe: Recipe
+    #: the speed levers applied to this pipeline (None: a plain pipeline, as in older tests)
+    speed: SpeedPlan | None = None
 
     @property
     def model(self) -> ModelId:
@@ -142,11 +168,13 @@ def load_models(settings: WorkerSettings) -> dict[ModelId, LoadedModel]:
     if len(set(seen)) != len(seen):
         raise ModelLoadError(f"REELBOT_MODELS lists a model twice: {', '.join(seen)}")
     device = pick_device(settings.device)
+    speed = worker_speed(settings, device)
+    log.info("speed %s", speed.describe())
     loaded: dict[ModelId, LoadedModel] = {}
     # text-to-video first, so that an image-to-video model of its family can borrow its parts
     for source in sorted(sources, key=lambda s: s.model.image_to_video):
         donor = _donor(source, loaded.values(), settings)
-        loaded[source.model] = _load_one(source, device, settings, donor)
+        loaded[source.model] = _load_one(source, device, settings, donor, speed)
     return loaded
 
 
@@ -160,9 +188,13 @@ def _donor(source: ModelSource, loaded: Any, settings: WorkerSettings) -> Loaded
     return None
 
 
-def _load_one(source: ModelSource, device: str, settings: WorkerSettings, donor: LoadedModel | None) -> Any:
+def _load_one(
+    source: ModelSource, device: str, settings: WorkerSettings, donor: LoadedModel | None, speed: Speed
+) -> LoadedModel:
     import diffusers
     import torch
+
+    from inference.speed import apply
 
     recipe = source.recipe
     # half precision is for GPUs: CPU kernels for it are slow or missing
@@ -187,8 +219,9 @@ def _load_one(source: ModelSource, device: str, settings: WorkerSettings, donor:
     pipe.set_progress_bar_config(disable=True)  # progress goes to the queue, not to a tty
     _apply_recipe(pipe, recipe)
     _apply_memory(pipe, device, settings)
+    plan = apply(pipe, speed, count_work=settings.count_work)
     limit = min(recipe.max_tokens, int(pipe.transformer.config.max_text_seq_length))
-    return LoadedModel(source, pipe, device, replace(recipe, max_tokens=limit))
+    return LoadedModel(source, pipe, device, replace(recipe, max_tokens=limit), plan)
 
 
 def _apply_recipe(pipe: Any, recipe: Recipe) -> None:
@@ -210,9 +243,6 @@ def _apply_memory(pipe: Any, device: str, settings: WorkerSettings) -> None:
         pipe.vae.enable_tiling()
     if settings.vae_slicing:
         pipe.vae.enable_slicing()
-    if settings.compile:
-        # compiled in place, so the pipeline keeps its own module (and offload hooks)
-        pipe.transformer.compile(mode="max-autotune-no-cudagraphs")
 
 
 def _model_id(name: str) -> ModelId:

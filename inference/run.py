@@ -44,6 +44,8 @@ async def run_worker(settings: WorkerSettings, queue_settings: QueueSettings) ->
     # the classifier first: it loads in a second, the models may take minutes to fail after it
     classifier = await asyncio.to_thread(load_output_filter, settings)
     models = await asyncio.to_thread(load_models, settings)
+    generator = Generator(models)
+    await asyncio.to_thread(generator.warm_up)
     device = pick_device(settings.device)
     async with connect(queue_settings.redis_url) as redis:
         for warning in await check_server(redis):
@@ -53,7 +55,7 @@ async def run_worker(settings: WorkerSettings, queue_settings: QueueSettings) ->
             daemon = Daemon(
                 JobQueue(redis, queue_settings),
                 store,
-                Generator(models),
+                generator,
                 settings,
                 device=device,
                 classifier=classifier,
@@ -77,6 +79,8 @@ async def generate(
     """Render one clip through the queue and the worker, and write it to ``out``."""
     classifier = await asyncio.to_thread(load_output_filter, settings)
     models = await asyncio.to_thread(load_models, settings)
+    generator = Generator(models)
+    await asyncio.to_thread(generator.warm_up)
     model = _pick_model(list(models), image is not None)
     async with _redis(queue_settings.redis_url, redis_was_configured) as url:
         # a private namespace: the burst worker serves this job and nothing else
@@ -90,7 +94,7 @@ async def generate(
                 job = await _submit(queue, store, prompt, model, image, seed)
                 print(f"job {job.id}: {model}, rendering...", file=sys.stderr)
                 daemon = Daemon(
-                    queue, store, Generator(models), replace(settings, metrics_port=0), classifier=classifier
+                    queue, store, generator, replace(settings, metrics_port=0), classifier=classifier
                 )
                 progress = asyncio.create_task(_print_progress(redis, qs, job.id))
                 code = await daemon.run(burst=True)

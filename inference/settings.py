@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from inference.speed import parse_levers
+
 OFFLOAD_MODES = ("none", "model", "sequential")
 STORAGE_KINDS = ("redis", "s3")
 
@@ -25,8 +27,21 @@ class WorkerSettings:
     offload: str = "none"
     vae_tiling: bool = True
     vae_slicing: bool = True
-    #: torch.compile the transformer (minutes of warm-up at start, faster steps after)
-    compile: bool = False
+    #: speed preset (inference/speed.py): "exact" (default: today's computation, compiled and
+    #: with fused attention projections on CUDA), "balanced" (plus step caching) or "fast"
+    #: (plus fp8 and 8-bit attention; CUDA only)
+    speed: str = "exact"
+    #: single levers over the preset; "auto" keeps the preset's choice
+    compile: str = "auto"
+    fuse_qkv: str = "auto"
+    quant: str = "auto"
+    attention: str = "auto"
+    cache: str = "auto"
+    #: scheduled caches compute one step in this many mid-schedule (0 = the preset's)
+    cache_interval: int = 0
+    #: count the transformer's units of work per render, reported in the job's result (tests and
+    #: benchmarks; costs a Python call per block)
+    count_work: bool = False
     #: a job still rendering after this long fails (0 = no limit)
     job_timeout_seconds: float = 1800.0
     #: on SIGTERM, how long the running job may finish before it goes back to the queue
@@ -59,6 +74,7 @@ class WorkerSettings:
     output_filter_frames: int = 8
 
     def __post_init__(self) -> None:
+        parse_levers(self.speed_variables())
         if not self.models:
             raise ValueError("REELBOT_MODELS is empty: name at least one model, e.g. cogvideox-2b")
         if self.offload not in OFFLOAD_MODES:
@@ -85,6 +101,14 @@ class WorkerSettings:
         for name in ("job_timeout_seconds", "grace_seconds", "stuck_seconds", "progress_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"REELBOT_{name.upper()} must not be negative")
+
+    def speed_variables(self) -> dict[str, str]:
+        """The speed preset and levers as their ``REELBOT_*`` variables (for inference.speed)."""
+        names = ("speed", "compile", "fuse_qkv", "quant", "attention", "cache")
+        found = {f"REELBOT_{name.upper()}": str(getattr(self, name)) for name in names}
+        if self.cache_interval:
+            found["REELBOT_CACHE_INTERVAL"] = str(self.cache_interval)
+        return found
 
     def replace(self, **changes: Any) -> WorkerSettings:
         return dataclasses.replace(self, **changes)

@@ -32,8 +32,13 @@ _FRAMES, _HEIGHT = 9, 64
 CALM = 0.005
 
 
-def make_tiny_model(directory: Path, like: ModelId = ModelId.COGVIDEOX_2B, *, seed: int = 0) -> Path:
+def make_tiny_model(
+    directory: Path, like: ModelId = ModelId.COGVIDEOX_2B, *, seed: int = 0, layers: int = 1
+) -> Path:
     """Write a tiny pipeline shaped like ``like`` into ``directory`` and return it.
+
+    ``layers`` sets the transformer's block count (step caches that treat the first block
+    apart, and work counts per block, need more than one).
 
     Models of one family built with the same seed share identical text encoder and VAE
     weights, as the published 5b and 5b-I2V do, so one worker can share them.
@@ -54,7 +59,7 @@ def make_tiny_model(directory: Path, like: ModelId = ModelId.COGVIDEOX_2B, *, se
         torch.manual_seed(seed + 1)
         vae = _vae()
         torch.manual_seed(seed + 2)
-        transformer = _transformer(like, width)
+        transformer = _transformer(like, width, layers)
     pipeline_class = (
         diffusers.CogVideoXImageToVideoPipeline if like.image_to_video else diffusers.CogVideoXPipeline
     )
@@ -113,7 +118,7 @@ def _vae() -> Any:
     return vae
 
 
-def _transformer(like: ModelId, width: int) -> Any:
+def _transformer(like: ModelId, width: int, layers: int = 1) -> Any:
     from diffusers import CogVideoXTransformer3DModel
 
     five_b = like != ModelId.COGVIDEOX_2B
@@ -126,7 +131,7 @@ def _transformer(like: ModelId, width: int) -> Any:
         out_channels=4,
         time_embed_dim=4,
         text_embed_dim=32,
-        num_layers=1,
+        num_layers=layers,
         sample_width=width // 8,
         sample_height=_HEIGHT // 8,
         sample_frames=_FRAMES,

@@ -1,0 +1,514 @@
+"""Speed presets: documented stacks of levers that make a render faster, each lever also settable alone.
+
+A worker runs one preset (``REELBOT_SPEED``):
+
+``exact``
+    The same computation as a plain pipeline, plus only what changes the result by
+    floating-point noise at most: the transformer blocks compiled (regional ``torch.compile``:
+    the identical blocks share one graph, so warm-up is short) and the attention's query, key
+    and value projections fused into one matrix multiply. Both on CUDA only; on a CPU the
+    preset is exactly today's path. The default.
+``balanced``
+    ``exact`` plus step caching: TaylorSeer (diffusers' hook) predicts each block's output
+    from the last computed ones, computing every second step in the middle of the schedule
+    and every step at its start and end (about 0.6 of the block forwards at 50 steps).
+``fast``
+    ``balanced`` with a sparser cache (every third step) plus fp8 row-wise dynamic
+    quantisation of the blocks' linear layers (int8 dynamic on a CUDA GPU without fp8) and
+    an 8-bit attention kernel (SageAttention). CUDA only.
+
+The levers (``REELBOT_COMPILE``, ``REELBOT_FUSE_QKV``, ``REELBOT_QUANT``,
+``REELBOT_ATTENTION``, ``REELBOT_CACHE``) override the preset one by one. A lever the
+hardware cannot run is refused when the worker starts (exit code 2), never silently dropped.
+
+Caches keep state across the steps of one render. :meth:`SpeedPlan.prepare` puts fresh
+hooks on before every render, so a render that was cancelled halfway leaves nothing behind
+and schedules that count steps follow each job's own step count.
+
+Standard library at import time (the bot reads :func:`parse_levers` for ``/healthz``-style
+reports); torch, diffusers and the optional ``torchao`` / ``sageattention`` load when used.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("exact", "balanced", "fast")
+QUANT_MODES = ("none", "fp8", "int8")
+ATTENTION_KERNELS = ("sdpa", "sage")
+CACHES = ("none", "taylorseer", "first-block", "pab", "faster")
+#: torch.compile's backend (tests on a CPU swap in "aot_eager", which checks the plumbing in
+#: seconds instead of minutes of C++ compiling)
+COMPILE_BACKEND = "inductor"
+#: caches whose hooks sit on attention modules (the rest sit on whole blocks)
+_ATTENTION_CACHES = ("pab", "faster")
+
+
+class SpeedError(ValueError):
+    """A speed setting is invalid or the hardware cannot run it. The message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Levers:
+    """One resolved choice per lever."""
+
+    compile: bool = False
+    fuse_qkv: bool = False
+    #: "none", "fp8" (row-wise dynamic, Hopper/Ada) or "int8" (dynamic)
+    quant: str = "none"
+    #: "sdpa" (PyTorch's attention) or "sage" (SageAttention's 8-bit kernel)
+    attention: str = "sdpa"
+    #: "none", "taylorseer", "first-block", "pab" or "faster"
+    cache: str = "none"
+    #: caches with a schedule: compute one step in this many in the middle of the schedule
+    cache_interval: int = 2
+    #: first-block cache: skip the other blocks while the first block's output changes by less
+    cache_threshold: float = 0.05
+
+    def describe(self) -> str:
+        """The levers in one line, for logs, ``/healthz`` and a clip's metadata."""
+        parts = []
+        if self.compile:
+            parts.append("compile")
+        if self.fuse_qkv:
+            parts.append("fused-qkv")
+        if self.quant != "none":
+            parts.append(self.quant)
+        if self.attention != "sdpa":
+            parts.append(f"{self.attention}-attention")
+        if self.cache != "none":
+            detail = (
+                f"threshold {self.cache_threshold:g}"
+                if self.cache == "first-block"
+                else (f"every {self.cache_interval}")
+            )
+            parts.append(f"{self.cache} cache ({detail})")
+        return ", ".join(parts) or "plain"
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """A worker's speed setting: the preset and the levers it resolved to on this device."""
+
+    preset: str
+    levers: Levers
+
+    def describe(self) -> str:
+        return f"{self.preset}: {self.levers.describe()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        lever = self.levers
+        return {
+            "preset": self.preset,
+            "compile": lever.compile,
+            "fuse_qkv": lever.fuse_qkv,
+            "quant": lever.quant,
+            "attention": lever.attention,
+            "cache": lever.cache,
+            "cache_interval": lever.cache_interval,
+        }
+
+
+def parse_levers(environ: Mapping[str, str]) -> dict[str, str]:
+    """The speed variables that are set, checked for spelling (no hardware check).
+
+    Raises:
+        SpeedError: a value is not one of the choices; the message names the variable.
+    """
+    checks: dict[str, tuple[str, ...]] = {
+        "REELBOT_SPEED": PRESETS,
+        "REELBOT_COMPILE": ("auto", "true", "false", "on", "off", "yes", "no", "1", "0"),
+        "REELBOT_FUSE_QKV": ("auto", "true", "false", "on", "off", "yes", "no", "1", "0"),
+        "REELBOT_QUANT": ("auto", *QUANT_MODES),
+        "REELBOT_ATTENTION": ("auto", *ATTENTION_KERNELS),
+        "REELBOT_CACHE": ("auto", *CACHES),
+    }
+    found = {}
+    for name, choices in checks.items():
+        raw = environ.get(name, "").strip().lower()
+        if not raw:
+            continue
+        if raw not in choices:
+            raise SpeedError(f"{name}={environ[name]!r}: use one of {', '.join(choices)}")
+        found[name] = raw
+    interval = environ.get("REELBOT_CACHE_INTERVAL", "").strip()
+    if interval:
+        if not interval.isdigit() or not 2 <= int(interval) <= 10:
+            raise SpeedError(f"REELBOT_CACHE_INTERVAL={interval!r}: use a whole number from 2 to 10")
+        found["REELBOT_CACHE_INTERVAL"] = interval
+    return found
+
+
+def resolve(
+    preset: str, overrides: Mapping[str, str], device: str, capability: tuple[int, int] | None = None
+) -> Speed:
+    """The levers ``preset`` and the single-lever ``overrides`` give on ``device``.
+
+    ``capability`` is the CUDA compute capability (read from the device when not given).
+
+    Raises:
+        SpeedError: the preset or a lever cannot run on this device, or an optional package is
+            missing; the message says which setting to change.
+    """
+    if preset not in PRESETS:
+        raise SpeedError(f"REELBOT_SPEED={preset!r}: use one of {', '.join(PRESETS)}")
+    cuda = device.startswith("cuda")
+    if cuda and capability is None:
+        capability = _capability(device)
+    fp8_ok = cuda and capability is not None and capability >= (8, 9)
+    levers = Levers(compile=cuda, fuse_qkv=cuda)
+    if preset == "balanced":
+        levers = replace(levers, cache="taylorseer", cache_interval=2)
+    elif preset == "fast":
+        levers = replace(
+            levers,
+            cache="taylorseer",
+            cache_interval=3,
+            quant="fp8" if fp8_ok else "int8",
+            attention="sage",
+        )
+    levers = _override(levers, overrides)
+    _check_hardware(preset, levers, overrides, device, cuda, fp8_ok)
+    return Speed(preset, levers)
+
+
+def _override(levers: Levers, overrides: Mapping[str, str]) -> Levers:
+    def flag(name: str, current: bool) -> bool:
+        raw = overrides.get(name, "auto")
+        return current if raw == "auto" else raw in ("true", "on", "yes", "1")
+
+    def choice(name: str, current: str) -> str:
+        raw = overrides.get(name, "auto")
+        return current if raw == "auto" else raw
+
+    levers = replace(
+        levers,
+        compile=flag("REELBOT_COMPILE", levers.compile),
+        fuse_qkv=flag("REELBOT_FUSE_QKV", levers.fuse_qkv),
+        quant=choice("REELBOT_QUANT", levers.quant),
+        attention=choice("REELBOT_ATTENTION", levers.attention),
+        cache=choice("REELBOT_CACHE", levers.cache),
+    )
+    if "REELBOT_CACHE_INTERVAL" in overrides:
+        levers = replace(levers, cache_interval=int(overrides["REELBOT_CACHE_INTERVAL"]))
+    return levers
+
+
+def _check_hardware(
+    preset: str, levers: Levers, overrides: Mapping[str, str], device: str, cuda: bool, fp8_ok: bool
+) -> None:
+    def source(name: str) -> str:
+        return f"{name}={overrides[name]}" if name in overrides else f"REELBOT_SPEED={preset}"
+
+    if levers.cache == "faster" and levers.compile:
+        raise SpeedError(
+            f"{source('REELBOT_CACHE')} (FasterCache) runs the unconditional half of the batch only on "
+            "some steps, so compiled blocks would recompile for every change of batch size: set "
+            "REELBOT_COMPILE=false with it, or use REELBOT_CACHE=taylorseer or pab"
+        )
+    if levers.quant == "fp8" and not fp8_ok:
+        where = "a CPU" if not cuda else f"this GPU ({device}, compute capability below 8.9)"
+        raise SpeedError(
+            f"{source('REELBOT_QUANT')} needs fp8 matrix multiplies (an NVIDIA Hopper or Ada GPU), "
+            f"but the worker runs on {where}: set REELBOT_QUANT=int8 on other CUDA GPUs, or "
+            "REELBOT_QUANT=none (REELBOT_SPEED=exact or balanced)"
+        )
+    if levers.quant != "none":
+        # int8 dynamic also runs on a CPU (slowly: it is there so the path can be tested anywhere)
+        _need("torchao", "quantisation (REELBOT_QUANT)")
+    if levers.attention == "sage":
+        if not cuda:
+            raise SpeedError(
+                f"{source('REELBOT_ATTENTION')} runs SageAttention's Triton kernels, which need a CUDA "
+                f"GPU, but the worker runs on {device}: set REELBOT_ATTENTION=sdpa, or REELBOT_SPEED=exact "
+                "or balanced"
+            )
+        _need("sageattention", "the 8-bit attention kernel (REELBOT_ATTENTION=sage)")
+
+
+def _need(module: str, what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SpeedError(
+            f"{what} needs the {module} package, which is not installed: pip install 'reelbot[speed]' "
+            "(or turn the lever off)"
+        )
+
+
+def _capability(device: str) -> tuple[int, int] | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability(device)
+    return int(major), int(minor)
+
+
+# --- applying the levers to a loaded pipeline -------------------------------------------------
+
+
+@dataclass
+class WorkCounter:
+    """Counts the transformer's units of work (block forwards, or attention and feed-forward
+    calls when the cache works on attention) that really ran, for tests and benchmarks."""
+
+    #: units per denoising step when nothing is skipped
+    units_per_step: int
+    executed: int = 0
+    steps: int = 0
+
+    @property
+    def fraction(self) -> float:
+        possible = self.units_per_step * self.steps
+        return self.executed / possible if possible else 1.0
+
+
+@dataclass
+class SpeedPlan:
+    """The levers applied to one pipeline; :meth:`prepare` readies it for each render."""
+
+    speed: Speed
+    pipe: Any
+    counter: WorkCounter | None = None
+    #: a callable that returns the pipeline's current timestep (for the attention caches)
+    _timestep: Callable[[], Any] = field(default=lambda: None)
+
+    def prepare(self, steps: int) -> None:
+        """Put fresh cache hooks on for a render of ``steps`` steps (and reset the counter).
+
+        Called before every render: a render cancelled from the step callback leaves the
+        hooks' state behind, and schedules that count steps must follow this job's count.
+        """
+        transformer = self.pipe.transformer
+        if self.counter is not None:
+            self.counter.executed = 0
+            self.counter.steps = steps
+        cache = self.speed.levers.cache
+        if cache == "none":
+            return
+        if getattr(transformer, "is_cache_enabled", False):
+            transformer.disable_cache()
+        transformer.enable_cache(_cache_config(self.speed.levers, steps, self._timestep))
+
+
+def apply(pipe: Any, speed: Speed, *, count_work: bool = False) -> SpeedPlan:
+    """Apply ``speed``'s levers to a loaded pipeline (on its device, offload hooks attached).
+
+    The order matters: fused projections before quantisation (the fused matrix is what gets
+    quantised), the attention processor after fusing (it reads either layout), the work
+    counter and compile before the cache hooks (so the hooks stay outside compiled code and
+    the counter sees only work that ran).
+    """
+    levers = speed.levers
+    transformer = pipe.transformer
+    if levers.fuse_qkv:
+        pipe.fuse_qkv_projections()
+    if levers.quant != "none":
+        _quantise(transformer, levers.quant)
+    if levers.attention != "sdpa":
+        transformer.set_attn_processor(CogVideoXAttention(kernel=levers.attention))
+    units = list(_units(transformer, levers.cache))
+    if levers.compile:
+        import torch
+
+        for unit in units:
+            # the unit's own forward, compiled before any cache hook wraps it: the hooks'
+            # step bookkeeping stays in Python and never forces a recompile
+            unit.forward = torch.compile(unit.forward, dynamic=False, backend=COMPILE_BACKEND)
+    counter = None
+    if count_work:
+        # around the compiled forward, so it stays in Python (a count inside compiled code
+        # would be a guard that recompiles on every call)
+        counter = WorkCounter(units_per_step=len(units))
+        for unit in units:
+            _count_calls(unit, counter)
+    plan = SpeedPlan(speed, pipe, counter)
+    plan._timestep = lambda: pipe.current_timestep
+    return plan
+
+
+def warm_up(render: Callable[[], None], what: str) -> float:
+    """Run ``render`` once (a short render compiles the graphs) and log how long it took."""
+    started = time.monotonic()
+    render()
+    seconds = time.monotonic() - started
+    log.info("warmed up %s in %.1f s", what, seconds)
+    return seconds
+
+
+def _units(transformer: Any, cache: str) -> Iterator[Any]:
+    for block in transformer.transformer_blocks:
+        if cache in _ATTENTION_CACHES:
+            yield block.attn1
+            yield block.ff
+        else:
+            yield block
+
+
+def _count_calls(module: Any, counter: WorkCounter) -> None:
+    from diffusers.hooks.hooks import HookRegistry, ModelHook
+
+    class _Count(ModelHook):
+        def new_forward(self, module: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.executed += 1
+            original: Any = self.fn_ref.original_forward
+            return original(*args, **kwargs)
+
+    HookRegistry.check_if_exists_or_initialize(module).register_hook(_Count(), "reelbot_count")  # type: ignore[no-untyped-call]
+
+
+def _quantise(transformer: Any, mode: str) -> None:
+    import torch
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        Int8DynamicActivationInt8WeightConfig,
+        PerRow,
+        quantize_,
+    )
+
+    config = (
+        Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+        if mode == "fp8"
+        else Int8DynamicActivationInt8WeightConfig()
+    )
+
+    def in_blocks(module: torch.nn.Module, name: str) -> bool:
+        # only the blocks' linear layers: embeddings and the output projection stay exact
+        return isinstance(module, torch.nn.Linear) and name.startswith("transformer_blocks.")
+
+    quantize_(transformer, config, filter_fn=in_blocks)
+
+
+def _cache_config(levers: Levers, steps: int, timestep: Callable[[], Any]) -> Any:
+    from diffusers.hooks.faster_cache import FasterCacheConfig
+    from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
+    from diffusers.hooks.pyramid_attention_broadcast import PyramidAttentionBroadcastConfig
+    from diffusers.hooks.taylorseer_cache import TaylorSeerCacheConfig
+
+    # full steps at both ends of the schedule, where the latents change fastest and the last
+    # details form: a tenth of the steps each, at least two
+    edge = max(2, round(steps * 0.1))
+    if levers.cache == "taylorseer":
+        return TaylorSeerCacheConfig(
+            cache_interval=levers.cache_interval,
+            disable_cache_before_step=edge,
+            disable_cache_after_step=max(edge, steps - edge),
+            max_order=1,
+            taylor_factors_dtype=None,  # the model's own precision
+            # diffusers' default patterns name attention modules CogVideoX does not have,
+            # so the default silently caches nothing: name the blocks themselves
+            cache_identifiers=[r"transformer_blocks\.\d+"],
+        )
+    if levers.cache == "first-block":
+        return FirstBlockCacheConfig(threshold=levers.cache_threshold)
+    if levers.cache == "pab":
+        return PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=levers.cache_interval,
+            spatial_attention_timestep_skip_range=(100, 800),
+            spatial_attention_block_identifiers=("transformer_blocks",),
+            current_timestep_callback=lambda: _timestep_value(timestep()),
+        )
+    return FasterCacheConfig(
+        spatial_attention_block_skip_range=levers.cache_interval,
+        spatial_attention_timestep_skip_range=(-1, 681),
+        spatial_attention_block_identifiers=("transformer_blocks",),
+        current_timestep_callback=lambda: _timestep_value(timestep()),
+        attention_weight_callback=lambda _module: 0.3,
+        unconditional_batch_skip_range=5,
+        unconditional_batch_timestep_skip_range=(-1, 781),
+        tensor_format="BFCHW",
+    )
+
+
+def _timestep_value(timestep: Any) -> int:
+    if timestep is None:
+        return 1000  # before the first step: outside every skip range
+    return int(timestep.item() if hasattr(timestep, "item") else timestep)
+
+
+# --- the attention processor ------------------------------------------------------------------
+
+
+class CogVideoXAttention:
+    """CogVideoX's joint text-video attention with a choice of kernel.
+
+    diffusers' own CogVideoX processors call ``F.scaled_dot_product_attention`` directly, so
+    ``set_attention_backend`` does not reach them; this processor does the same work (fused
+    or separate projections, QK norms, rotary embeddings on the video tokens) and sends the
+    attention itself to ``kernel``: "sdpa" (PyTorch) or "sage" (SageAttention, 8-bit QK).
+    """
+
+    def __init__(self, kernel: str = "sdpa") -> None:
+        if kernel not in ATTENTION_KERNELS:
+            choices = ", ".join(ATTENTION_KERNELS)
+            raise SpeedError(f"unknown attention kernel {kernel!r}: use one of {choices}")
+        self.kernel = kernel
+        self._attend = _kernel(kernel)
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: Any,
+        encoder_hidden_states: Any,
+        attention_mask: Any = None,
+        image_rotary_emb: Any = None,
+    ) -> tuple[Any, Any]:
+        import torch
+
+        text_length = encoder_hidden_states.size(1)
+        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
+        batch, length, _ = hidden_states.shape
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, length, batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        if getattr(attn, "fused_projections", False):
+            query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
+        else:
+            query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        head_dim = key.shape[-1] // attn.heads
+        query, key, value = (
+            t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value)
+        )
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        if image_rotary_emb is not None:
+            from diffusers.models.embeddings import apply_rotary_emb
+
+            query[:, :, text_length:] = apply_rotary_emb(query[:, :, text_length:], image_rotary_emb)
+            if not attn.is_cross_attention:
+                key[:, :, text_length:] = apply_rotary_emb(key[:, :, text_length:], image_rotary_emb)
+        out = self._attend(query, key, value, attention_mask)
+        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)
+        out = attn.to_out[1](attn.to_out[0](out))
+        encoder_out, out = out.split([text_length, out.size(1) - text_length], dim=1)
+        return out, encoder_out
+
+
+def _kernel(name: str) -> Callable[[Any, Any, Any, Any], Any]:
+    import torch.nn.functional as F
+
+    if name == "sdpa":
+
+        def sdpa(query: Any, key: Any, value: Any, mask: Any) -> Any:
+            return F.scaled_dot_product_attention(
+                query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False
+            )
+
+        return sdpa
+    from sageattention import sageattn
+
+    def sage(query: Any, key: Any, value: Any, mask: Any) -> Any:
+        if mask is not None:  # CogVideoX passes none; the kernel takes none
+            return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=False)
+        return sageattn(query, key, value, tensor_layout="HND", is_causal=False)
+
+    return sage
