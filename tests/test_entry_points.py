@@ -10,6 +10,7 @@ or may not be allowed, and watches the access policy and the pipeline of the run
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -134,6 +135,10 @@ async def test_every_entry_point_goes_through_the_access_policy_and_requests_thr
         spy.calls.clear()
         interaction = await trigger(box, entry, targets)
         await box.double.wait_for(lambda i=interaction: settled(i), 30)
+        if through_pipeline:
+            # a button answered with a deferred update (type 6) settles before the pipeline runs
+            with contextlib.suppress(TimeoutError):  # the assertion below says what was missing
+                await box.double.wait_for(lambda: "pipeline" in spy.calls, 30)
         assert check in spy.calls, f"{entry} did not ask the access policy ({check}): {spy.calls}"
         if through_pipeline:
             assert "pipeline" in spy.calls, f"{entry} did not hand its request to the pipeline: {spy.calls}"
