@@ -136,7 +136,8 @@ def parse_levers(environ: Mapping[str, str]) -> dict[str, str]:
             continue
         if raw not in choices:
             raise SpeedError(f"{name}={environ[name]!r}: use one of {', '.join(choices)}")
-        found[name] = raw
+        if raw != "auto":  # auto: the preset decides
+            found[name] = raw
     interval = environ.get("REELBOT_CACHE_INTERVAL", "").strip()
     if interval:
         if not interval.isdigit() or not 2 <= int(interval) <= 10:

@@ -33,12 +33,19 @@ CALM = 0.005
 
 
 def make_tiny_model(
-    directory: Path, like: ModelId = ModelId.COGVIDEOX_2B, *, seed: int = 0, layers: int = 1
+    directory: Path,
+    like: ModelId = ModelId.COGVIDEOX_2B,
+    *,
+    seed: int = 0,
+    layers: int = 1,
+    heads: int = 2,
+    head_dim: int = 16,
 ) -> Path:
     """Write a tiny pipeline shaped like ``like`` into ``directory`` and return it.
 
     ``layers`` sets the transformer's block count (step caches that treat the first block
-    apart, and work counts per block, need more than one).
+    apart, and work counts per block, need more than one); ``heads`` x ``head_dim`` its
+    width (48 x 64 is the real 5b's, for benchmarks of a mid-size model).
 
     Models of one family built with the same seed share identical text encoder and VAE
     weights, as the published 5b and 5b-I2V do, so one worker can share them.
@@ -59,7 +66,7 @@ def make_tiny_model(
         torch.manual_seed(seed + 1)
         vae = _vae()
         torch.manual_seed(seed + 2)
-        transformer = _transformer(like, width, layers)
+        transformer = _transformer(like, width, layers, heads, head_dim)
     pipeline_class = (
         diffusers.CogVideoXImageToVideoPipeline if like.image_to_video else diffusers.CogVideoXPipeline
     )
@@ -118,14 +125,14 @@ def _vae() -> Any:
     return vae
 
 
-def _transformer(like: ModelId, width: int, layers: int = 1) -> Any:
+def _transformer(like: ModelId, width: int, layers: int = 1, heads: int = 2, head_dim: int = 16) -> Any:
     from diffusers import CogVideoXTransformer3DModel
 
     five_b = like != ModelId.COGVIDEOX_2B
     return CogVideoXTransformer3DModel(  # type: ignore[no-untyped-call]
         # rotary embeddings split each head into 1/4 time, 3/8 height, 3/8 width: 16 divides evenly
-        num_attention_heads=2,
-        attention_head_dim=16,
+        num_attention_heads=heads,
+        attention_head_dim=head_dim,
         # image-to-video models see the image latents stacked on the noise
         in_channels=8 if like.image_to_video else 4,
         out_channels=4,
