@@ -1,17 +1,44 @@
-"""GPU benchmark of the full-size CogVideoX architectures, built with random weights (no download).
+"""Full-size CogVideoX through Reelbot's own render path, per speed preset, random weights.
 
-    python bench/gpu.py                           # 2b and 5b, eager and torch.compile, Markdown table
-    python bench/gpu.py --models 5b --compile off --steps 10 --json bench/results/gpu.json
-    python bench/gpu.py --tiny                    # CPU smoke run of the same code path, seconds
+Per model it builds the published architecture with random weights (no download, no Hub) and
+saves it as a diffusers pipeline directory with a ``reelbot.json`` naming the model. Per
+speed preset it then does what a worker does: ``inference.pipelines.load_models`` with
+``REELBOT_SPEED=<preset>`` (the worker's defaults otherwise: no offload, VAE tiling and slicing
+on), ``Generator.warm_up()`` (timed: the compile warm-up) and ``Generator.render()`` of one
+clip, timed whole: prompt encoding, every denoising step with classifier-free guidance, the
+VAE decode, the frames as uint8. A preset the hardware cannot run is reported as refused,
+with the worker's own message.
 
-Per model it times one denoising step (a transformer forward at batch 2, as classifier-free
-guidance runs it, on random latents of the model's real shape), the VAE decode of those
-latents with tiling on (as in production), the peak GPU memory of each phase, and projects
-a 50-step clip as 50 x step + decode. The T5-XXL text encoder is not built: the prompt
-embeddings are random, since encoding one prompt is negligible next to 50 steps.
+Run it from the repository root (it imports the ``inference`` package beside it):
 
-This file imports nothing from the Reelbot packages: copy it alone to a machine that has
-torch, diffusers, transformers and accelerate.
+    python bench/gpu.py --tiny                                     # CPU smoke run, seconds
+    python bench/gpu.py --models 2b --json bench/results/gpu-2b.json
+    python bench/gpu.py --models 5b --presets exact,balanced --json bench/results/gpu-5b.json
+    python bench/gpu.py --models 5b --presets fast --json bench/results/gpu-5b-fast.json
+    python bench/gpu.py --models 1.5-5b --presets exact --models-dir /tmp/reelbot-models \
+        --json bench/results/gpu-15-exact.json
+    python bench/gpu.py --models 1.5-5b --presets balanced --models-dir /tmp/reelbot-models \
+        --json bench/results/gpu-15-balanced.json
+    python bench/gpu.py --table bench/results/gpu-*.json           # one table from split runs
+
+One invocation should stay under 8 minutes on one H100, hence the split: a model is built
+once per invocation (about its weights' size written to disk and read back), and each preset
+costs a load, a warm-up and a render. ``--models-dir`` keeps the built directories, so that
+the next invocation on the same machine skips the build (delete the folder when done); without
+it each directory goes to a temporary folder that is deleted after the model's runs. The split
+above is planned from the published clip times (5b about 90 s, 1.5-5b several minutes at 50
+steps), not measured yet. Every row goes to the ``--json`` file as soon as it is measured, so
+a run cut short keeps what it had.
+
+On a lent GPU machine with no network: the device tool copies the working tree, which is all
+of Reelbot this needs. The machine must have a CUDA build of torch, plus diffusers (>= 0.42),
+transformers, accelerate, numpy and pillow; ``fast`` also needs torchao and sageattention.
+Carry wheels for whichever of those it lacks, and ``pip install --no-index`` them first.
+
+The text encoder is a stand-in: T5-v1.1-XXL's layer shape (output width 4096) with one layer
+instead of 24 and a small vocabulary made in-process, since encoding one prompt is negligible
+next to 50 steps. The scheduler has diffusers' default configuration (its arithmetic is
+negligible too); the loader applies each model's recipe to it, as in production.
 """
 
 from __future__ import annotations
@@ -20,28 +47,32 @@ import sys
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path, and bench/queue.py would then
-# shadow the standard library's ``queue`` (which torch imports). Nothing here is needed from it.
+# shadow the standard library's ``queue`` (which torch imports). Put the project root there.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
 import gc
 import json
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
-PROJECTED_STEPS = 50
-GUIDANCE_SCALE = 6.0
-TIMESTEP = 999  # any training timestep: the cost of a step does not depend on it
+from inference.contract import GenerationSpec, ModelId
+from inference.recipes import OVERRIDES_FILE, Recipe, recipe_for
+
+PRESETS = ("exact", "balanced", "fast")
+PROMPT = "a bee on a flower in the rain at night"
 NOTE_TEXT_ENCODER = (
-    "T5-XXL text encoder not built: prompt embeddings are random {shape}; "
-    "encoding a prompt once is negligible next to 50 steps."
+    "Text encoder: a stand-in with T5-XXL's output width {width} and one layer (the real one has 24), "
+    "and a small in-process vocabulary; encoding a prompt once is negligible next to {steps} steps."
 )
 
 # ------------------------------------------------------------------------------ configs
@@ -127,36 +158,57 @@ VAE_5B: dict[str, Any] = {
 VAE_2B: dict[str, Any] = {**VAE_5B, "scaling_factor": 1.15258426}
 # CogVideoX1.5: the same VAE with inverted latent scaling (convert_vae for version "1.5").
 VAE_15_5B: dict[str, Any] = {**VAE_5B, "invert_scale_latents": True}
+# The text encoder stand-in: one layer of T5-v1.1-XXL's shape (google/t5-v1_1-xxl config.json:
+# d_model 4096, d_ff 10240, 64 heads of 64, gated GELU), whose output width the transformer reads.
+TEXT_XXL: dict[str, Any] = {
+    "d_model": 4096,
+    "d_ff": 10240,
+    "d_kv": 64,
+    "num_heads": 64,
+    "num_layers": 1,
+    "feed_forward_proj": "gated-gelu",
+}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model to benchmark: its configs, its recipe dtype and the clip it renders by default."""
+    """One model to benchmark: its configs, and the recipe fields its ``reelbot.json`` overrides."""
 
     key: str
-    name: str
+    model: ModelId
     transformer: dict[str, Any]
     vae: dict[str, Any]
-    dtype: torch.dtype
-    frames: int
-    height: int
-    width: int
+    text: dict[str, Any] = field(default_factory=lambda: dict(TEXT_XXL))
+    overrides: dict[str, Any] = field(default_factory=dict)
+    tiny: bool = False
+
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe the worker runs this directory with (dtype, frame grid, scheduler)."""
+        return recipe_for(self.model).with_overrides(self.overrides)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The build precision: the recipe's on a GPU; float32 for the CPU smoke run."""
+        return torch.float32 if self.tiny else getattr(torch, self.recipe.dtype)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "2b": ModelSpec("2b", "CogVideoX-2b", TRANSFORMER_2B, VAE_2B, torch.float16, 49, 480, 720),
-    "5b": ModelSpec("5b", "CogVideoX-5b", TRANSFORMER_5B, VAE_5B, torch.bfloat16, 49, 480, 720),
-    "1.5-5b": ModelSpec(
-        "1.5-5b", "CogVideoX1.5-5b", TRANSFORMER_15_5B, VAE_15_5B, torch.bfloat16, 81, 768, 1360
-    ),
+    "2b": ModelSpec("2b", ModelId.COGVIDEOX_2B, TRANSFORMER_2B, VAE_2B),
+    "5b": ModelSpec("5b", ModelId.COGVIDEOX_5B, TRANSFORMER_5B, VAE_5B),
+    "1.5-5b": ModelSpec("1.5-5b", ModelId.COGVIDEOX15_5B, TRANSFORMER_15_5B, VAE_15_5B),
 }
 
 # Published end-to-end figures (real weights, full pipeline, 50 steps); not measured here.
+# sayakpaul/diffusers-torchao README, H100 table, bf16 with fuse_qkv: 112.398 s eager,
+# 87.455 s compiled, 75.255 s with fp8 (torchao float8 dynamic) and compile.
 PUBLISHED: list[dict[str, Any]] = [
-    {"model": "CogVideoX-5b", "setup": "1x H100, bf16, eager", "seconds": 112.4,
-     "source": "sayakpaul/diffusers-torchao README, H100 table (bf16, fuse_qkv)"},
-    {"model": "CogVideoX-5b", "setup": "1x H100, bf16, torch.compile", "seconds": 87.5,
-     "source": "sayakpaul/diffusers-torchao README, H100 table (bf16, fuse_qkv)"},
+    {"model": "CogVideoX-5b", "setup": "1x H100, bf16, fused QKV, eager", "seconds": 112.4,
+     "source": "sayakpaul/diffusers-torchao README, H100 table"},
+    {"model": "CogVideoX-5b", "setup": "1x H100, bf16, fused QKV, torch.compile", "seconds": 87.5,
+     "source": "sayakpaul/diffusers-torchao README, H100 table"},
+    {"model": "CogVideoX-5b", "setup": "1x H100, fp8 dynamic, fused QKV, torch.compile", "seconds": 75.3,
+     "source": "sayakpaul/diffusers-torchao README, H100 table"},
     {"model": "CogVideoX-5b", "setup": "1x H100", "seconds": 90, "source": "THUDM/CogVideo README"},
     {"model": "CogVideoX-2b", "setup": "1x H100", "seconds": 45, "source": "THUDM/CogVideo README"},
     {"model": "CogVideoX1.5-5b", "setup": "1x H100, 81 frames 768x1360", "seconds": 550,
@@ -165,14 +217,17 @@ PUBLISHED: list[dict[str, Any]] = [
 
 
 def tiny_spec(spec: ModelSpec) -> ModelSpec:
-    """The same model family shrunk to a few layers and an 8 x 8 x 3 latent, for a CPU smoke run."""
+    """The same model family shrunk to four blocks and a 9 x 64 x 64 clip, for a CPU smoke run.
+
+    Four blocks, since step caches work per block; the 1.5 stand-in keeps its temporal patching.
+    """
     transformer = {
         **spec.transformer,
-        "num_layers": 2,
+        "num_layers": 4,
         "num_attention_heads": 2,
         "attention_head_dim": 16,
         "text_embed_dim": 32,
-        "max_text_seq_length": 8,
+        "max_text_seq_length": 16,
         "time_embed_dim": 16,
         "sample_frames": 9,
         "sample_height": 8,
@@ -182,47 +237,29 @@ def tiny_spec(spec: ModelSpec) -> ModelSpec:
     # Tiles of 48 x 40 px (half the sample size), so the 64 x 64 px clip is decoded as 2 x 2 tiles that
     # add up to 64 x 64 exactly (smaller tiles leave the tiled decode a few pixels over).
     vae |= {"sample_height": 96, "sample_width": 80}
-    return replace(spec, transformer=transformer, vae=vae, dtype=torch.float32, frames=9, height=64, width=64)
-
-
-# ------------------------------------------------------------------------------ shapes
-
-
-@dataclass(frozen=True)
-class Shapes:
-    """The tensor shapes one generation of ``spec`` works on, as the diffusers pipeline derives them."""
-
-    latent_frames: int  # what the transformer sees, padded to a multiple of patch_size_t
-    padding: int  # leading padded frames, dropped before the decode
-    height: int
-    width: int
-    channels: int
-    text_tokens: int
-    text_dim: int
-
-    @classmethod
-    def of(cls, spec: ModelSpec) -> Shapes:
-        t = spec.transformer
-        frames = (spec.frames - 1) // t["temporal_compression_ratio"] + 1
-        patch_t = t.get("patch_size_t") or 1
-        padding = -frames % patch_t
-        spatial = 2 ** (len(spec.vae["block_out_channels"]) - 1)
-        return cls(
-            frames + padding,
-            padding,
-            spec.height // spatial,
-            spec.width // spatial,
-            t["in_channels"],
-            t["max_text_seq_length"],
-            t["text_embed_dim"],
-        )
-
-    def latents(self, batch: int) -> tuple[int, ...]:
-        """Latents in the transformer's layout: (batch, frames, channels, height, width)."""
-        return (batch, self.latent_frames, self.channels, self.height, self.width)
+    text = {"d_model": 32, "d_ff": 37, "d_kv": 8, "num_heads": 4, "num_layers": 1}
+    overrides = {"frames": 9, "height": 64, "width": 64}
+    return replace(spec, transformer=transformer, vae=vae, text=text, overrides=overrides, tiny=True)
 
 
 # ------------------------------------------------------------------------------ building
+
+
+STARTED = time.perf_counter()
+
+
+def say(message: str) -> None:
+    """A progress line on stderr with the seconds since start, flushed (the table goes to stdout)."""
+    print(f"[bench/gpu {time.perf_counter() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def quiet_progress_bars() -> None:
+    """Turn off the libraries' loading and saving bars: the progress lines say what runs."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 @contextmanager
@@ -236,72 +273,70 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
-def build(spec: ModelSpec, device: torch.device) -> tuple[Any, Any]:
-    """Build the transformer and the VAE with random weights, allocated and initialised on ``device``.
+def stand_in_text_parts(spec: ModelSpec) -> tuple[Any, Any]:
+    """A T5 tokenizer made in-process (letters, digits, a few words) and a one-layer T5 encoder."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-    PyTorch's default initialisation (uniform, fan-in scaled) keeps activations bounded: the 2b in
-    float16 gave finite outputs in a CPU check, and every run reports whether its output was finite.
+    # T5's layout: <pad>=0, </s>=1, <unk>=2, then the pieces; letters spell out any word
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    pieces += [(chr(c), -4.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(str(d), -4.0) for d in range(10)]
+    pieces += [("\u2581" + word, -1.0) for word in PROMPT.split()]
+    tokens = spec.transformer["max_text_seq_length"]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=tokens)
+    return tokenizer, T5EncoderModel(T5Config(vocab_size=len(pieces), **spec.text))
+
+
+def build_pipeline(spec: ModelSpec, directory: Path, device: torch.device) -> dict[str, Any]:
+    """Build ``spec`` with random weights on ``device`` and save it as a pipeline in ``directory``.
+
+    Returns:
+        Its parameter counts, build and save seconds and size on disk.
     """
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+    import diffusers
 
-    with torch.device(device), default_dtype(spec.dtype):
-        transformer = CogVideoXTransformer3DModel.from_config(spec.transformer)
-        vae = AutoencoderKLCogVideoX.from_config(spec.vae)
-    vae.enable_tiling()
-    return transformer.eval(), vae.eval()
-
-
-def rotary_embeddings(config: Any, shapes: Shapes, device: torch.device) -> Any:
-    """The 3D rotary embeddings the pipeline computes once per clip, or None for the 2b (sin-cos)."""
-    if not config.use_rotary_positional_embeddings:
-        return None
-    from diffusers.models.embeddings import get_3d_rotary_pos_embed
-    from diffusers.pipelines.cogvideo.pipeline_cogvideox import get_resize_crop_region_for_grid
-
-    p, p_t = config.patch_size, config.patch_size_t
-    grid = (shapes.height // p, shapes.width // p)
-    base_h, base_w = config.sample_height // p, config.sample_width // p
-    if p_t is None:  # CogVideoX 1.0
-        crops = get_resize_crop_region_for_grid(grid, base_w, base_h)
-        return get_3d_rotary_pos_embed(
-            config.attention_head_dim, crops, grid, shapes.latent_frames, device=device
-        )
-    return get_3d_rotary_pos_embed(  # CogVideoX 1.5
-        config.attention_head_dim,
-        None,
-        grid,
-        (shapes.latent_frames + p_t - 1) // p_t,
-        grid_type="slice",
-        max_size=(base_h, base_w),
-        device=device,
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    with torch.device(device), default_dtype(spec.dtype), torch.no_grad():
+        tokenizer, text_encoder = stand_in_text_parts(spec)
+        transformer: Any = diffusers.CogVideoXTransformer3DModel.from_config(spec.transformer)  # type: ignore[no-untyped-call]
+        vae: Any = diffusers.AutoencoderKLCogVideoX.from_config(spec.vae)  # type: ignore[no-untyped-call]
+    scheduler_name = {"ddim": "CogVideoXDDIMScheduler", "dpm": "CogVideoXDPMScheduler"}
+    scheduler = getattr(diffusers, scheduler_name[spec.recipe.scheduler])()
+    pipe: Any = diffusers.CogVideoXPipeline(  # type: ignore[no-untyped-call]
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
     )
-
-
-def step_inputs(spec: ModelSpec, config: Any, device: torch.device) -> dict[str, Any]:
-    """Random inputs of one guided step: batch 2 (negative prompt, prompt), as the pipeline builds it."""
-    shapes = Shapes.of(spec)
-    generator = torch.Generator(device).manual_seed(0)
-    options: dict[str, Any] = {"generator": generator, "device": device, "dtype": spec.dtype}
-    return {
-        "latents": torch.randn(shapes.latents(1), **options),
-        "prompt_embeds": torch.randn(2, shapes.text_tokens, shapes.text_dim, **options),
-        "timestep": torch.full((2,), TIMESTEP, device=device, dtype=torch.long),
-        "image_rotary_emb": rotary_embeddings(config, shapes, device),
+    sync(device)
+    built = time.perf_counter()
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(directory)
+    # written last: its presence marks a complete directory that --models-dir may reuse
+    overrides = {"model": spec.model.value, **spec.overrides}
+    (directory / OVERRIDES_FILE).write_text(json.dumps(overrides, indent=2) + "\n")
+    info = {
+        "transformer_params": sum(p.numel() for p in transformer.parameters()),
+        "vae_params": sum(p.numel() for p in vae.parameters()),
+        "text_encoder_params": sum(p.numel() for p in text_encoder.parameters()),
+        "build_s": built - started,
+        "save_s": time.perf_counter() - built,
+        "disk_gib": sum(f.stat().st_size for f in directory.rglob("*") if f.is_file()) / 2**30,
     }
+    del pipe, transformer, vae, text_encoder
+    release(device)
+    return info
 
 
-def denoise_step(transformer: Callable[..., Any], inputs: dict[str, Any]) -> torch.Tensor:
-    """One denoising step as the pipeline runs it: duplicate the latents, one forward, combine."""
-    noise = transformer(
-        hidden_states=torch.cat([inputs["latents"]] * 2),
-        encoder_hidden_states=inputs["prompt_embeds"],
-        timestep=inputs["timestep"],
-        image_rotary_emb=inputs["image_rotary_emb"],
-        return_dict=False,
-    )[0].float()
-    uncond, text = noise.chunk(2)
-    guided: torch.Tensor = uncond + GUIDANCE_SCALE * (text - uncond)
-    return guided
+@contextmanager
+def model_directory(spec: ModelSpec, keep_in: Path | None) -> Iterator[Path]:
+    """Where ``spec``'s pipeline lives: under ``keep_in`` (kept), or a temporary folder (deleted)."""
+    if keep_in is not None:
+        yield keep_in / (f"{spec.key}-tiny" if spec.tiny else spec.key)
+        return
+    folder = Path(tempfile.mkdtemp(prefix=f"reelbot-bench-{spec.key}-"))
+    try:
+        yield folder / "pipeline"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ timing
@@ -333,110 +368,144 @@ def peak_gib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def is_finite(tensor: torch.Tensor) -> bool:
-    """Whether the random model's output holds no NaN or inf (a fp16 overflow would show here)."""
-    return bool(torch.isfinite(tensor).all())
-
-
-def bench_steps(
-    transformer: Callable[..., Any], inputs: dict[str, Any], args: argparse.Namespace, device: torch.device
-) -> dict[str, Any]:
-    """Median seconds per denoising step after ``args.warmup`` untimed steps, and their peak memory.
-
-    The first call is timed apart (for a compiled transformer it is the compilation), and the peak
-    is reset after it, so autotuning's scratch memory does not count as the step's.
-    """
-    first_s, out = timed(lambda: denoise_step(transformer, inputs), device)
-    reset_peak(device)
-    for _ in range(args.warmup):
-        out = denoise_step(transformer, inputs)
-    samples = [timed(lambda: denoise_step(transformer, inputs), device)[0] for _ in range(args.steps)]
-    return {
-        "step_s": statistics.median(samples),
-        "step_samples_s": samples,
-        "first_call_s": first_s,
-        "peak_gib": peak_gib(device),
-        "finite": is_finite(out),
-    }
-
-
-def bench_decode(vae: Any, spec: ModelSpec, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """Median seconds of the VAE decode of one clip's latents, as the pipeline's decode_latents runs it."""
-    shapes = Shapes.of(spec)
-    generator = torch.Generator(device).manual_seed(1)
-    latents = torch.randn(shapes.latents(1), generator=generator, device=device, dtype=spec.dtype)
-    latents = latents[:, shapes.padding :].permute(0, 2, 1, 3, 4) / vae.config.scaling_factor
-
-    def decode() -> torch.Tensor:
-        video: torch.Tensor = vae.decode(latents).sample
-        return video
-
-    reset_peak(device)
-    if args.warmup:
-        decode()
-    runs = [timed(decode, device) for _ in range(args.decode_repeats)]
-    video = runs[-1][1]
-    return {
-        "seconds": statistics.median(seconds for seconds, _ in runs),
-        "samples_s": [seconds for seconds, _ in runs],
-        "tiling": bool(vae.use_tiling),
-        "video_shape": list(video.shape),
-        "peak_gib": peak_gib(device),
-        "finite": is_finite(video),
-    }
-
-
-# ------------------------------------------------------------------------------ one model
-
-
-def describe(spec: ModelSpec, transformer: Any, vae: Any) -> dict[str, Any]:
-    """What was built: names, sizes and the shapes one step works on."""
-    shapes = Shapes.of(spec)
-    return {
-        "model": spec.key,
-        "name": spec.name,
-        "dtype": str(spec.dtype).removeprefix("torch."),
-        "video": {"frames": spec.frames, "height": spec.height, "width": spec.width},
-        "transformer_input": list(shapes.latents(2)),
-        "prompt_embeds": [2, shapes.text_tokens, shapes.text_dim],
-        "transformer_params": sum(p.numel() for p in transformer.parameters()),
-        "vae_params": sum(p.numel() for p in vae.parameters()),
-    }
-
-
-def bench_model(spec: ModelSpec, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """Build one model and measure its steps (eager and/or compiled) and its VAE decode."""
-    build_s, (transformer, vae) = timed(lambda: build(spec, device), device)
-    result = describe(spec, transformer, vae) | {"build_s": build_s}
-    result["weights_gib"] = torch.cuda.memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    inputs = step_inputs(spec, transformer.config, device)
-    runs = []
-    if args.compile in ("off", "both"):
-        runs.append({"mode": "eager", **bench_steps(transformer, inputs, args, device)})
-    if args.compile in ("on", "both"):
-        compiled = torch.compile(transformer, mode=args.compile_mode)
-        run = bench_steps(compiled, inputs, args, device)
-        runs.append(
-            {"mode": f"compiled ({args.compile_mode})", "compile_warmup_s": run["first_call_s"], **run}
-        )
-    result["decode"] = bench_decode(vae, spec, args, device)
-    for run in runs:
-        run["projected_total_s"] = PROJECTED_STEPS * run["step_s"] + result["decode"]["seconds"]
-    result["runs"] = runs
-    del transformer, vae, inputs
-    release(device)
-    return result
+def allocated_gib(device: torch.device) -> float | None:
+    """GPU memory allocated now, in GiB (None on CPU)."""
+    return torch.cuda.memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
 def release(device: torch.device) -> None:
-    """Free one model's memory and compiled graphs before the next model is built."""
+    """Free a pipeline's memory and compiled graphs before the next one loads."""
     torch._dynamo.reset()
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
 
+# ------------------------------------------------------------------------------ one preset
+
+
+def render_once(generator: Any, spec: ModelSpec, steps: int, device: torch.device) -> dict[str, Any]:
+    """Time one ``Generator.render`` of a whole clip; the last step's end splits off the decode."""
+    label = f"{spec.key} {generator.models[spec.model].speed.speed.preset}"
+    marks: list[float] = []
+
+    def on_step(done: int, total: int) -> None:
+        sync(device)  # so the mark is when the step really ended on the GPU
+        marks.append(time.perf_counter())
+        if done % 10 == 0 or done == total:
+            say(f"{label}: step {done}/{total} at {marks[-1] - start:.1f} s")
+
+    job = GenerationSpec(prompt=PROMPT, model=spec.model, seed=0, steps=steps)
+    reset_peak(device)
+    sync(device)
+    start = time.perf_counter()
+    rendered = generator.render(job, None, on_step)
+    sync(device)
+    end = time.perf_counter()
+    return {
+        "seconds": end - start,
+        "until_last_step_s": marks[-1] - start,
+        "decode_s": end - marks[-1],
+        "peak_gib": peak_gib(device),
+        "work": rendered.work,
+        "speed": rendered.speed,
+        "frames_shape": list(rendered.frames.shape),
+    }
+
+
+def measure(spec: ModelSpec, directory: Path, preset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Load ``directory`` as a worker with ``preset`` would, warm up, and render ``args.repeats`` clips.
+
+    Raises:
+        ModelLoadError: the worker refuses the preset on this hardware.
+    """
+    from inference.generator import Generator
+    from inference.pipelines import load_models
+    from inference.settings import WorkerSettings
+
+    device = args.device
+    settings = WorkerSettings(models=(str(directory),), device=device.type, speed=preset, count_work=True)
+    load_s, models = timed(lambda: load_models(settings), device)
+    generator = Generator(models)
+    say(f"{spec.key} {preset}: loaded in {load_s:.1f} s ({models[spec.model].speed.speed.describe()})")
+    loaded_gib = allocated_gib(device)
+    warm_up_s, _ = timed(generator.warm_up, device)
+    say(f"{spec.key} {preset}: warm-up {warm_up_s:.1f} s")
+    renders = [render_once(generator, spec, args.steps, device) for _ in range(args.repeats)]
+    last = renders[-1]
+    peaks = [r["peak_gib"] for r in renders if r["peak_gib"] is not None]
+    return {
+        "status": "ok",
+        "seconds": statistics.median(r["seconds"] for r in renders),
+        "samples_s": [r["seconds"] for r in renders],
+        "load_s": load_s,
+        "loaded_gib": loaded_gib,
+        "warm_up_s": warm_up_s,
+        "peak_gib": max(peaks) if peaks else None,
+        **{key: last[key] for key in ("until_last_step_s", "decode_s", "work", "speed", "frames_shape")},
+    }
+
+
+def run_preset(spec: ModelSpec, directory: Path, preset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One row of the table: ``measure``'s figures, or why the worker refused or failed."""
+    from inference.generator import OutOfMemory
+    from inference.pipelines import ModelLoadError
+
+    row: dict[str, Any] = {"model": spec.key, "name": spec.recipe.model.value, "preset": preset}
+    say(f"{spec.key} {preset}: loading through inference.pipelines.load_models")
+    try:
+        row |= measure(spec, directory, preset, args)
+    except ModelLoadError as exc:
+        row |= {"status": "refused", "message": str(exc)}
+    except (OutOfMemory, torch.cuda.OutOfMemoryError) as exc:
+        row |= {"status": "failed", "message": f"out of GPU memory: {exc}".splitlines()[0]}
+    release(args.device)  # after measure's frame is gone, so its pipeline can be freed
+    if row["status"] == "ok":
+        say(
+            f"{spec.key} {preset}: {row['seconds']:.1f} s per clip (decode {row['decode_s']:.1f} s), "
+            f"peak {fmt(row['peak_gib'], 3)} GiB, work {fmt(row['work'], 3)}"
+        )
+    else:
+        say(f"{spec.key} {preset}: {row['status']}: {row['message']}")
+    return row
+
+
+def bench_model(spec: ModelSpec, args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Build (or reuse) ``spec``'s pipeline and add one row per preset to ``report``."""
+    recipe = spec.recipe
+    model = {
+        "model": spec.key,
+        "name": spec.model.value,
+        "dtype": str(spec.dtype).removeprefix("torch."),
+        "video": {"frames": recipe.frames, "height": recipe.height, "width": recipe.width},
+        "text_width": spec.text["d_model"],
+    }
+    report["models"].append(model)
+    with model_directory(spec, args.models_dir) as directory:
+        if (directory / OVERRIDES_FILE).is_file():
+            say(f"{spec.key}: reusing {directory}")
+            model["reused"] = str(directory)
+        else:
+            say(
+                f"{spec.key}: building with random weights ({model['dtype']} on {args.device}) in {directory}"
+            )
+            model |= build_pipeline(spec, directory, args.device)
+            say(f"{spec.key}: built in {model['build_s']:.1f} s, saved {model['disk_gib']:.2f} GiB")
+        for preset in args.presets:
+            report["runs"].append(run_preset(spec, directory, preset, args))
+            add_ratios(report["runs"])
+            write_json(args.json, report)
+
+
 # ------------------------------------------------------------------------------ report
+
+
+def add_ratios(runs: list[dict[str, Any]]) -> None:
+    """Set each measured row's ``ratio_to_exact``: its seconds over its model's exact row (None without)."""
+    exact = {r["model"]: r["seconds"] for r in runs if r["preset"] == "exact" and r["status"] == "ok"}
+    for run in runs:
+        base = exact.get(run["model"])
+        run["ratio_to_exact"] = run["seconds"] / base if base and run["status"] == "ok" else None
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -444,11 +513,21 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
+def fraction(value: float | None) -> str:
+    """A ratio or share to two decimals, or a dash where there is none."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+def seconds(value: float | None) -> str:
+    """Seconds to a tenth (hundredths under 10 s), or a dash where there is none."""
+    return "-" if value is None else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
 def header(report: dict[str, Any]) -> list[str]:
-    """The lines above the table: where it ran, and what a step and the projection cover."""
+    """The lines above the table: where it ran and what a row covers."""
     env, settings = report["environment"], report["settings"]
     lines = [
-        "## CogVideoX GPU benchmark: full-size architectures, random weights",
+        "## CogVideoX through Reelbot's render path: full-size architectures, random weights",
         "",
         f"Device: {env['device']} · torch {env['torch']} · diffusers {env['diffusers']} · CUDA {env['cuda']}",
         "",
@@ -459,38 +538,51 @@ def header(report: dict[str, Any]) -> list[str]:
             "",
         ]
     lines += [
-        f"- Step: one transformer forward at batch 2 (classifier-free guidance) plus the guidance combine; "
-        f"median of {settings['steps']} timed steps after {settings['warmup']} warm-up steps.",
-        "- " + NOTE_TEXT_ENCODER.format(shape=tuple(report["models"][0]["prompt_embeds"])),
-        f"- Projected = {PROJECTED_STEPS} x step + VAE decode (scheduler, text encoding and MP4 encoding "
-        "not included). Compile warm-up is reported apart and not in the timed steps.",
+        "- A row: `load_models` with `REELBOT_SPEED=<preset>`, `Generator.warm_up()` (the compile "
+        "warm-up, timed apart; a later preset may reuse Inductor's on-disk cache), then "
+        f"`Generator.render()` of {settings['steps']} steps, timed whole: prompt encoding, denoising "
+        "with classifier-free guidance, VAE decode with tiling (as in "
+        f"production), frames to uint8; median of {settings['repeats']} render(s).",
+        "- Work: the share of transformer block forwards that ran (step caches skip some). Peak: the "
+        "most GPU memory allocated during the render, weights included. VAE decode: from the last "
+        "step's end to the frames.",
+        "- " + NOTE_TEXT_ENCODER.format(width=text_width(report), steps=settings["steps"]),
     ]
     for model in report["models"]:
-        video, decode = model["video"], model["decode"]
-        lines.append(
-            f"- {model['name']}: {video['frames']} frames {video['height']}x{video['width']} -> "
-            f"transformer input {tuple(model['transformer_input'])}, VAE tiling "
-            f"{'on' if decode['tiling'] else 'off'}, decoded video {tuple(decode['video_shape'])}"
-        )
+        video = model["video"]
+        size = f", transformer {params(model['transformer_params'])}" if "transformer_params" in model else ""
+        grid = f"{video['frames']} frames {video['height']}x{video['width']}"
+        lines.append(f"- {model['name']}: {grid}, {model['dtype']}{size}")
     return [*lines, ""]
 
 
+def text_width(report: dict[str, Any]) -> str:
+    """The stand-in text encoders' output widths, for the note."""
+    return "/".join(sorted({str(model["text_width"]) for model in report["models"]})) or "-"
+
+
+def params(count: int) -> str:
+    """A parameter count in millions or billions."""
+    return f"{count / 1e9:.3g} B" if count >= 1e8 else f"{count / 1e6:.3g} M"
+
+
 def measured_table(report: dict[str, Any]) -> list[str]:
-    """One row per model and transformer mode."""
+    """One row per model and preset; a refused or failed one says why."""
+    names = {model["model"]: model["name"] for model in report["models"]}
     lines = [
-        "| model | params | dtype | transformer | step (s) | compile warm-up (s) | step peak (GiB) "
-        "| VAE decode (s) | decode peak (GiB) | projected 50 steps + decode (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | preset | seconds per clip | ratio to exact | peak GPU memory (GiB) | work fraction "
+        "| warm-up (s) | of which VAE decode (s) | levers |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for model in report["models"]:
-        decode = model["decode"]
-        params = model["transformer_params"]
-        params = f"{params / 1e9:.3g} B" if params >= 1e8 else f"{params / 1e6:.3g} M"
-        for run in model["runs"]:
-            cells = [model["name"], params, model["dtype"], run["mode"], fmt(run["step_s"])]
-            cells += [fmt(run.get("compile_warmup_s")), fmt(run["peak_gib"], 3), fmt(decode["seconds"])]
-            cells += [fmt(decode["peak_gib"], 3), fmt(run["projected_total_s"])]
-            lines.append("| " + " | ".join(cells) + " |")
+    for run in report["runs"]:
+        cells = [names.get(run["model"], run["model"]), run["preset"]]
+        if run["status"] != "ok":
+            message = run["message"].replace("|", "\\|")
+            lines.append("| " + " | ".join([*cells, f"{run['status']}: {message}", *["-"] * 6]) + " |")
+            continue
+        cells += [seconds(run["seconds"]), fraction(run["ratio_to_exact"]), fmt(run["peak_gib"], 3)]
+        cells += [fraction(run["work"]), seconds(run["warm_up_s"]), seconds(run["decode_s"]), run["speed"]]
+        lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -499,7 +591,7 @@ def published_table() -> list[str]:
     lines = [
         "Published, for comparison (real weights, whole pipeline, 50 steps; not measured here):",
         "",
-        "| model | setup | seconds | source |",
+        "| model | setup | seconds (published) | source |",
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {p['model']} | {p['setup']} | ~{p['seconds']} | {p['source']} |" for p in PUBLISHED]
@@ -511,43 +603,69 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join([*header(report), *measured_table(report), *published_table()])
 
 
+def write_json(path: Path | None, report: dict[str, Any]) -> None:
+    """Write every figure so far (after each row, so a run cut short keeps what it measured)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def merged(paths: list[Path]) -> dict[str, Any]:
+    """The reports of split runs as one (later files win for the same model and preset)."""
+    reports = [json.loads(path.read_text()) for path in paths]
+    models = {model["model"]: model for report in reports for model in report["models"]}
+    runs = {(run["model"], run["preset"]): run for report in reports for run in report["runs"]}
+    steps = sorted({report["settings"]["steps"] for report in reports})
+    repeats = sorted({report["settings"]["repeats"] for report in reports})
+    settings = {"steps": "/".join(map(str, steps)), "repeats": "/".join(map(str, repeats))}
+    envs = sorted({report["environment"]["device"] for report in reports})
+    environment = reports[0]["environment"] | {"device": " + ".join(envs)}
+    rows = list(runs.values())
+    add_ratios(rows)
+    tiny = any(report["tiny"] for report in reports)
+    return {"tiny": tiny, "environment": environment, "settings": settings} | {
+        "models": list(models.values()),
+        "runs": rows,
+    }
+
+
 # ------------------------------------------------------------------------------ command line
 
 
-def model_list(text: str) -> list[str]:
-    """Parse ``--models``: comma-separated keys of MODELS."""
-    keys = [key.strip() for key in text.split(",") if key.strip()]
-    unknown = [key for key in keys if key not in MODELS]
-    if unknown or not keys:
-        raise argparse.ArgumentTypeError(
-            f"unknown model {unknown or text!r}; choose from {', '.join(MODELS)}"
-        )
-    return keys
+def listed(choices: tuple[str, ...] | list[str], what: str) -> Callable[[str], list[str]]:
+    """An argparse type for a comma-separated list drawn from ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        keys = [key.strip() for key in text.split(",") if key.strip()]
+        unknown = [key for key in keys if key not in choices]
+        if unknown or not keys:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {unknown or text!r}; choose from {', '.join(choices)}"
+            )
+        return keys
+
+    return parse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Read the command line; --compile defaults to 'both' on a GPU and 'off' with --tiny."""
+    """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=model_list, default=["2b", "5b"], help="e.g. 2b,5b or 1.5-5b")
-    parser.add_argument("--steps", "--repeats", type=int, default=5, help="timed steps (median reported)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing (and 1 decode)")
-    parser.add_argument("--decode-repeats", type=int, default=1, help="timed VAE decodes (median reported)")
     parser.add_argument(
-        "--compile",
-        choices=["off", "on", "both"],
-        help="torch.compile the transformer (default: both; off with --tiny)",
+        "--models", type=listed(list(MODELS), "model"), default=list(MODELS), help="e.g. 5b or 2b,1.5-5b"
     )
     parser.add_argument(
-        "--compile-mode",
-        default="max-autotune-no-cudagraphs",
-        choices=["max-autotune-no-cudagraphs", "default"],
+        "--presets", type=listed(PRESETS, "preset"), default=list(PRESETS), help="e.g. exact,balanced"
     )
+    parser.add_argument("--steps", type=int, default=50, help="denoising steps per clip (default 50)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed renders per preset (median reported)")
+    parser.add_argument("--models-dir", type=Path, help="build into and reuse from this folder (kept)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke run: tiny configs, float32, seconds")
+    parser.add_argument("--table", type=Path, nargs="+", help="print one table from earlier --json files")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or args.decode_repeats < 1:
-        parser.error("--steps and --decode-repeats must be at least 1, --warmup at least 0")
-    args.compile = args.compile or ("off" if args.tiny else "both")
+    if not 1 <= args.steps <= 200 or args.repeats < 1:
+        parser.error("--steps must be 1 to 200 (as a job's steps), --repeats at least 1")
     return args
 
 
@@ -567,6 +685,9 @@ def environment(device: torch.device) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the process exit code (2 when no GPU and not --tiny)."""
     args = parse_args(argv)
+    if args.table:
+        print(render(merged(args.table)))
+        return 0
     if not args.tiny and not torch.cuda.is_available():
         print(
             "bench/gpu.py needs a CUDA GPU: torch.cuda.is_available() is False here. "
@@ -574,20 +695,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    device = torch.device("cpu" if args.tiny else "cuda")
-    specs = [tiny_spec(MODELS[key]) if args.tiny else MODELS[key] for key in args.models]
-    # Import diffusers' models before any clock starts, so the first build time is the build's alone.
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel  # noqa: F401
-
-    with torch.inference_mode():
-        models = [bench_model(spec, args, device) for spec in specs]
-    settings = {k: v for k, v in vars(args).items() if k not in ("json", "models")}
-    report = {"tiny": args.tiny, "environment": environment(device), "settings": settings, "models": models}
-    report |= {"text_encoder": "not built", "published": PUBLISHED, "projected_steps": PROJECTED_STEPS}
+    args.device = torch.device("cpu" if args.tiny else "cuda")
+    settings = {"steps": args.steps, "repeats": args.repeats, "models": args.models, "presets": args.presets}
+    report: dict[str, Any] = {"tiny": args.tiny, "settings": settings, "models": [], "runs": []}
+    report |= {"environment": environment(args.device), "published": PUBLISHED}
+    quiet_progress_bars()
+    for key in args.models:
+        bench_model(tiny_spec(MODELS[key]) if args.tiny else MODELS[key], args, report)
+    write_json(args.json, report)
     print(render(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
