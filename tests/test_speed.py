@@ -299,3 +299,20 @@ async def test_every_preset_and_lever_renders_an_mp4_through_the_worker(
     for name, value in levers.items():
         if name != "speed" and value not in ("true", "sdpa"):
             assert value in info.metadata["reelbot_speed"]
+
+
+async def test_healthz_and_the_worker_registry_report_the_speed(
+    deep: Path, queue: Any, redis: Any, settings: QueueSettings
+) -> None:
+    from inference.daemon import Daemon
+    from inference.storage import RedisBlobStore
+
+    store = RedisBlobStore.from_url(settings.redis_url, settings.keys, ttl_seconds=600)
+    try:
+        worker = WorkerSettings(models=(str(deep),), speed="balanced", metrics_port=0, output_filter=False)
+        daemon = Daemon(queue, store, Generator(load_models(worker)), worker)
+        healthy, body = daemon.health.report()
+        assert healthy and body["speed"]["preset"] == "balanced" and body["speed"]["cache"] == "taylorseer"
+        assert daemon.worker.info["speed"] == "balanced: taylorseer cache (every 2)"
+    finally:
+        await store.aclose()
