@@ -168,6 +168,16 @@ class AccessPolicy:
         if member.user_id not in self.operator_ids:
             self.server_admin(member, doing)
 
+    async def history(self, member: Member, subject_id: str) -> None:
+        """Raise unless ``member`` may list ``subject_id``'s clips here: their own, or anyone's
+        for a moderator."""
+        self.in_guild(member)
+        if subject_id != member.user_id and not await self.is_moderator(member):
+            raise NotAllowed(
+                "You can list your own videos with /history; other members' need the Manage Messages "
+                "permission or this server's moderator role."
+            )
+
     def in_guild(self, member: Member) -> Member:
         """Any member of a guild (commands that act only on the member's own things)."""
         if not member.guild_id:

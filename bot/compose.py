@@ -28,6 +28,7 @@ from bot.features.approvals.holds import Holds
 from bot.features.approvals.store import ApprovalStore
 from bot.features.drafts.cog import DraftsCog
 from bot.features.drafts.store import DraftStore
+from bot.features.history.cog import HistoryCog
 from bot.features.operations.cog import OperationsCog
 from bot.features.settings.cog import SettingsCog
 from bot.features.video.cog import VideoCog
@@ -176,6 +177,7 @@ def compose(
             access=access, limits=limits, enhancer=enhancer, channels=channels, notices=notices, audit=audit
         ),
         OperationsCog(access=access, queue=queue, jobs=jobs, audit=audit),
+        HistoryCog(access=access, jobs=jobs, router=router),
     ]
     bot.supervisor.add("delivery", delivery.run)
     bot.supervisor.add("reaper", lambda: reap_forever(queue, inputs))

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: how many recent jobs per member /queue looks at
 RECENT_JOBS = 20
+#: how many posted clips per member and guild /history keeps (newest)
+HISTORY_MOST = 200
 
 
 class ClipState(StrEnum):
@@ -119,6 +121,48 @@ class JobBook:
             pipe.expire(key, self.retention)
             replies = await pipe.execute()
         return bool(replies[0]) if only_if_new is not None else True
+
+    async def record_posted(self, job: JobRecord, message_id: str) -> None:
+        """The clip is posted as ``message_id``: note it, and list it in the member's history."""
+        now = time.time()
+        history = self.keys.history(job.guild_id, job.user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.keys.posts(job.id), mapping={"clip": message_id, "clip_state": ClipState.POSTED.value}
+            )
+            pipe.expire(self.keys.posts(job.id), self.retention)
+            pipe.zadd(history, {job.id: now})
+            pipe.zremrangebyscore(history, "-inf", now - self.retention)
+            pipe.zremrangebyrank(history, 0, -HISTORY_MOST - 1)
+            pipe.expire(history, self.retention)
+            await pipe.execute()
+
+    async def history(self, guild_id: str, user_id: str) -> list[tuple[JobRecord, JobNotes, float]]:
+        """A member's posted clips in a guild, newest first, with when each was posted: only
+        clips still posted (a deleted, refused or rejected one is left out) whose record is kept."""
+        key = self.keys.history(guild_id, user_id)
+        cutoff = time.time() - self.retention
+        entries: list[tuple[str, float]] = await self.redis.zrevrangebyscore(  # type: ignore[assignment]
+            key, "+inf", cutoff, withscores=True
+        )
+        if not entries:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id, _ in entries:
+                pipe.hgetall(self.keys.posts(job_id))
+            raw_notes: list[dict[str, str]] = await pipe.execute()
+        found = []
+        for (job_id, posted_at), raw in zip(entries, raw_notes, strict=True):
+            notes = JobNotes.from_hash(raw)
+            if notes.clip_state is not ClipState.POSTED or notes.clip_message is None:
+                continue
+            try:
+                job = await self.queue.get(job_id)
+            except (JobNotFound, ContractError):
+                continue
+            if job.guild_id == guild_id and job.user_id == user_id:
+                found.append((job, notes, posted_at))
+        return found
 
     async def forget(self, job_id: str, *fields: str) -> None:
         """Drop notes (a claim that could not be carried out)."""

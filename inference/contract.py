@@ -740,6 +740,11 @@ class Keys:
         """Hash: problems the bot told a guild's admins about, by kind, so each is told once (expires)."""
         return f"{self.prefix}notices:{guild_id}"
 
+    def history(self, guild_id: str, user_id: str) -> str:
+        """Sorted set: a member's posted clips in a guild (job ids by when posted), for /history;
+        entries older than the record retention are trimmed, and the set expires with them."""
+        return f"{self.prefix}history:{guild_id}:{user_id}"
+
     def member_jobs(self, guild_id: str, user_id: str) -> str:
         """Sorted set: a member's recent job ids by submit time, for /queue (expires)."""
         return f"{self.prefix}member:{guild_id}:{user_id}"

@@ -62,10 +62,12 @@ ENTRY_POINTS: dict[str, tuple[str, bool]] = {
     "button reject": ("approval", False),
     "form reject-form": ("approval", False),
     "button appeal": ("appeal", False),
+    "/history": ("history", False),
+    "button history": ("history", False),
 }
 
 ACCESS_CHECKS = ("in_guild", "job", "approval", "appeal", "draft", "moderator", "server_admin", "operator",
-                 "admin_or_operator")  # fmt: skip
+                 "admin_or_operator", "history")  # fmt: skip
 
 
 def registered(box: Box) -> set[str]:
@@ -126,7 +128,7 @@ async def test_every_entry_point_goes_through_the_access_policy_and_requests_thr
     await answered(box, refusal)
     appeal = refusal.followups[0].components[0]["components"][0]["custom_id"].split(":")[-1]
 
-    targets = {"job": clip_job, "approval": f"r{held}", "appeal": appeal}
+    targets = {"job": clip_job, "approval": f"r{held}", "appeal": appeal, "history": f"{box.member}p1"}
     spy = Spy(box)
     for entry, (check, through_pipeline) in ENTRY_POINTS.items():
         kind, _, action = entry.partition(" ")
@@ -182,10 +184,17 @@ COMMAND_OPTIONS: dict[str, Callable[[Box, dict[str, str]], dict[str, Any]]] = {
 }
 
 #: who presses each button (the member a draft or appeal belongs to, a moderator for approvals)
-PRESSER = {"draft": "member", "approval": "moderator", "appeal": "other", "job": "member"}
+PRESSER = {
+    "draft": "member",
+    "approval": "moderator",
+    "appeal": "other",
+    "job": "member",
+    "history": "member",
+}
 TARGET = {
     "cancel": "job", "reroll": "job", "remix": "job", "remix-form": "job", "delete": "job",
     "approve": "approval", "reject": "approval", "reject-form": "approval", "appeal": "appeal",
+    "history": "history",
 }  # fmt: skip
 
 

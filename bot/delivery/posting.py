@@ -204,7 +204,7 @@ class Deliverer:
             return
         except DiscordDown as exc:
             raise DeliveryFailed(str(exc)) from exc
-        await self.jobs.record(job.id, clip=str(sent.id), clip_state=ClipState.POSTED.value)
+        await self.jobs.record_posted(job, str(sent.id))
         await self.jobs.settle(job, delivered=True)
         self.metrics.deliveries.labels("posted").inc()
         await self._status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
