@@ -28,6 +28,7 @@ from bot.features.approvals.holds import Holds
 from bot.features.approvals.store import ApprovalStore
 from bot.features.drafts.cog import DraftsCog
 from bot.features.drafts.store import DraftStore
+from bot.features.gif.cog import GifCog
 from bot.features.history.cog import HistoryCog
 from bot.features.operations.cog import OperationsCog
 from bot.features.settings.cog import SettingsCog
@@ -178,6 +179,7 @@ def compose(
         ),
         OperationsCog(access=access, queue=queue, jobs=jobs, audit=audit),
         HistoryCog(access=access, jobs=jobs, router=router),
+        GifCog(access=access, jobs=jobs, channels=channels, store=store, router=router),
     ]
     bot.supervisor.add("delivery", delivery.run)
     bot.supervisor.add("reaper", lambda: reap_forever(queue, inputs))

@@ -4,6 +4,7 @@ The queue keeps the job record (``inference.contract``); the bot keeps its notes
 one hash per job (``Keys.posts``) that expires with the job:
 
 - ``status`` and ``clip``: the status message and the posted clip (message ids);
+- ``gif``: the GIF of the clip posted with the GIF button (a message id);
 - ``flags``: what the content filter flagged when the request was queued (JSON list), so a
   re-roll of a flagged request goes back to a moderator;
 - ``clip_state``: ``posted``, ``held`` (a moderator looks first), ``refused`` (by the filter),
@@ -63,6 +64,8 @@ class JobNotes:
     failed: str | None = None
     deleted_by: str | None = None
     flags: tuple[str, ...] = ()
+    #: the posted GIF of the clip (a message id, or "making" while it is made)
+    gif_message: str | None = None
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> JobNotes:
@@ -78,6 +81,7 @@ class JobNotes:
             failed=raw.get("failed"),
             deleted_by=raw.get("deleted_by"),
             flags=tuple(json.loads(raw.get("flags") or "[]")),
+            gif_message=raw.get("gif"),
         )
 
 

@@ -37,7 +37,7 @@ async def test_video_from_text_arrives_as_an_mp4_in_the_channel(box: Box) -> Non
     assert embed["footer"]["text"] == f"job {job_id}"
     assert {f["name"]: f["value"] for f in embed["fields"]}["Seed"] == "11"
     custom_ids = [c["custom_id"] for row in clip.components for c in row["components"]]
-    assert custom_ids == [f"reelbot:{a}:{job_id}" for a in ("reroll", "remix", "delete")]
+    assert custom_ids == [f"reelbot:{a}:{job_id}" for a in ("reroll", "remix", "gif", "delete")]
     status = await box.double.wait_for_message(
         box.channel, lambda m: not m.flags & 64 and m.id != clip.id and f"`{job_id}` is ready" in m.content
     )

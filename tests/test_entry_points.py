@@ -49,6 +49,7 @@ ENTRY_POINTS: dict[str, tuple[str, bool]] = {
     "button remix": ("job", False),
     "form remix-form": ("job", True),
     "button delete": ("job", False),
+    "button gif": ("job", False),
     "button draft-go": ("draft", True),
     "button draft-orig": ("draft", True),
     "button draft-edit": ("draft", False),
@@ -192,7 +193,7 @@ PRESSER = {
     "history": "member",
 }
 TARGET = {
-    "cancel": "job", "reroll": "job", "remix": "job", "remix-form": "job", "delete": "job",
+    "cancel": "job", "reroll": "job", "remix": "job", "remix-form": "job", "delete": "job", "gif": "job",
     "approve": "approval", "reject": "approval", "reject-form": "approval", "appeal": "appeal",
     "history": "history",
 }  # fmt: skip

@@ -20,10 +20,11 @@ def status_buttons(job_id: str) -> discord.ui.View:
 
 
 def clip_buttons(job_id: str) -> discord.ui.View:
-    """Under a clip: Re-roll, Remix, Delete."""
+    """Under a clip: Re-roll, Remix, GIF, Delete."""
     view = discord.ui.View(timeout=None)
     view.add_item(Component("reroll", job_id, label="Re-roll", emoji="🎲"))
     view.add_item(Component("remix", job_id, label="Remix", emoji="✏️"))
+    view.add_item(Component("gif", job_id, label="GIF", emoji="🎞️"))
     view.add_item(Component("delete", job_id, label="Delete", emoji="🗑️"))
     return view
 
