@@ -35,7 +35,9 @@ async def test_video_from_text_arrives_as_an_mp4_in_the_channel(box: Box) -> Non
     assert (info.frames, info.width, info.height, info.fps) == (9, 96, 64, 8.0)
     embed = clip.embeds[0]
     assert embed["footer"]["text"] == f"job {job_id}"
-    assert {f["name"]: f["value"] for f in embed["fields"]}["Seed"] == "11"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Seed"] == "11" and fields["Model"] == "cogvideox-5b"
+    assert fields["Length"] == "1.1 s (9 frames at 8 fps)" and fields["Size"] == "96x64 (landscape)"
     custom_ids = [c["custom_id"] for row in clip.components for c in row["components"]]
     assert custom_ids == [f"reelbot:{a}:{job_id}" for a in ("reroll", "remix", "gif", "delete")]
     status = await box.double.wait_for_message(

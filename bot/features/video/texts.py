@@ -103,14 +103,18 @@ def enhancement_lines(enhancement: Enhancement) -> str:
 
 
 def clip_embed(job: JobRecord, clip: ClipResult) -> discord.Embed:
-    """The card under a finished clip: prompt, seed, model, frames and fps, render time, job id."""
+    """The card under a finished clip: what was used, so Re-roll can repeat it: prompt, model, seed,
+    length (frames and fps), size and shape, render time, job id."""
     embed = discord.Embed(description=clip_text(clip.prompt or job.spec.prompt, 4000), colour=_EMBED_COLOUR)
     if job.spec.original_prompt and job.spec.original_prompt != clip.prompt:
         embed.title = "Enhanced prompt"
         embed.add_field(name="Your words", value=clip_text(job.spec.original_prompt, 1000), inline=False)
     embed.add_field(name="Model", value=clip.model)
     embed.add_field(name="Seed", value=str(clip.seed))
-    embed.add_field(name="Frames", value=f"{clip.frames} at {clip.fps:g} fps")
+    seconds = clip.frames / clip.fps if clip.fps else 0.0
+    embed.add_field(name="Length", value=f"{seconds:.1f} s ({clip.frames} frames at {clip.fps:g} fps)")
+    shape = "portrait" if clip.height > clip.width else "square" if clip.height == clip.width else "landscape"
+    embed.add_field(name="Size", value=f"{clip.width}x{clip.height} ({shape})")
     embed.add_field(name="Render time", value=f"{clip.render_seconds:.0f} s")
     if clip.prompt_shortened:
         embed.add_field(name="Note", value="The prompt was shortened to fit the model.", inline=False)
