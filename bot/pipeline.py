@@ -338,6 +338,7 @@ class RequestPipeline:
                     negative_prompt=request.negative.strip(),
                     seed=request.seed,
                     image_ref=request.image_ref,
+                    fps=request.fps,
                 ),
                 weight=policy.weight,
             )

@@ -71,6 +71,9 @@ class VideoRequest:
     rewritten: bool = False
     negative: str = ""
     seed: int | None = None
+    #: ``/video smooth:``: the frame rate to smooth the clip to (0: not smoothed; None: the
+    #: worker's setting)
+    fps: int | None = None
     #: the model asked for (None: the best one running)
     model: str | None = None
     #: ``/video enhance:`` as the member chose it (None: the guild's default)

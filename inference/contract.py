@@ -144,6 +144,10 @@ def check_transition(old: JobStatus, new: JobStatus, actor: Actor) -> None:
 # ---------------------------------------------------------------------------- specs
 
 
+#: the frame rates a clip can be smoothed to (inference/interpolate.py)
+SMOOTH_FPS = (16, 24)
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationSpec:
     """What to render. The worker fills model defaults for the fields left as ``None``."""
@@ -158,6 +162,9 @@ class GenerationSpec:
     original_prompt: str | None = None
     steps: int | None = None
     guidance: float | None = None
+    #: the frame rate to smooth the clip to (16 or 24, by motion interpolation); 0: not smoothed;
+    #: None: the worker's REELBOT_SMOOTH_FPS
+    fps: int | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt.strip():
@@ -179,6 +186,9 @@ class GenerationSpec:
             raise ContractError(f"steps {self.steps} is out of range: use 1 to 200")
         if self.guidance is not None and not 0.0 <= self.guidance <= 50.0:
             raise ContractError(f"guidance {self.guidance} is out of range: use 0 to 50")
+        if self.fps is not None and self.fps not in (0, *SMOOTH_FPS):
+            rates = " or ".join(map(str, SMOOTH_FPS))
+            raise ContractError(f"a clip can be smoothed to {rates} fps, not {self.fps}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,6 +200,8 @@ class GenerationSpec:
             "original_prompt": self.original_prompt,
             "steps": self.steps,
             "guidance": self.guidance,
+            # only when asked for: a worker from before smoothing refuses fields it does not know
+            **({"fps": self.fps} if self.fps is not None else {}),
         }
 
     @classmethod
@@ -213,6 +225,7 @@ class GenerationSpec:
             original_prompt=_typed(data, "original_prompt", str, None),
             steps=_typed(data, "steps", int, None),
             guidance=_float(data, "guidance"),
+            fps=_typed(data, "fps", int, None),
         )
 
 

@@ -17,6 +17,7 @@ whose filter is on but cannot load it refuses to start rather than post unchecke
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import threading
@@ -30,6 +31,7 @@ from redis.exceptions import RedisError
 from inference.contract import ClipResult, FilterScores, GenerationSpec, ModelId
 from inference.generator import OutOfMemory, Rendered, StepHook
 from inference.images import ImageRejected, decode_image
+from inference.interpolate import smooth
 from inference.jobqueue.client import JobQueue, Lease
 from inference.jobqueue.worker import JobContext, PermanentJobError, Worker
 from inference.metrics import Health, HealthReport, HealthServer, WorkerMetrics, cuda_memory
@@ -105,6 +107,11 @@ class RenderService:
         image = await self._input_image(spec)
         rendered = await self._render(ctx, image)
         started = time.monotonic()
+        rendered_fps = rendered.fps
+        target = self.settings.smooth_fps if spec.fps is None else spec.fps
+        if target > rendered.fps:
+            frames = await asyncio.to_thread(smooth, rendered.frames, rendered.fps, target)
+            rendered = dataclasses.replace(rendered, frames=frames, fps=target)
         metadata = {
             "title": rendered.prompt[:200],
             "comment": f"Reelbot job {job.id}, {spec.model}, seed {rendered.seed}",
@@ -113,6 +120,8 @@ class RenderService:
             "reelbot_seed": str(rendered.seed),
             "reelbot_speed": rendered.speed,
         }
+        if rendered.fps != rendered_fps:
+            metadata["reelbot_smoothed_from"] = f"{rendered_fps} fps"
         if rendered.work is not None:
             metadata["reelbot_work"] = f"{rendered.work:.3f}"
         # scored while it encodes (both on threads, off the event loop); nothing is stored

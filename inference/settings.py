@@ -64,6 +64,9 @@ class WorkerSettings:
     #: the /healthz and /metrics endpoint (port 0 = off)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9108
+    #: smooth every clip to this frame rate by motion interpolation (16 or 24; 0 = off); a request
+    #: can ask for its own (``/video smooth:``)
+    smooth_fps: int = 0
     #: x264 quality (lower = better and bigger; 18 is visually lossless for most clips)
     video_crf: int = 18
     #: score frames of every finished clip with the NSFW classifier (inference/safety.py) and put
@@ -94,6 +97,8 @@ class WorkerSettings:
             raise ValueError("REELBOT_LINK_SECONDS must be between 60 and 604800 (7 days)")
         if self.clip_ttl_seconds < 60:
             raise ValueError("REELBOT_CLIP_TTL_SECONDS must be at least 60")
+        if self.smooth_fps not in (0, 16, 24):
+            raise ValueError("REELBOT_SMOOTH_FPS must be 0 (off), 16 or 24")
         if not 0 <= self.video_crf <= 51:
             raise ValueError("REELBOT_VIDEO_CRF must be between 0 and 51")
         if self.output_filter_frames < 2:

@@ -77,6 +77,7 @@ class VideoCog(commands.Cog, name="video"):
         seed="Reuse a seed to get the same video again",
         model="Which model renders it (the ones running now)",
         enhance="Let AI write a richer prompt first: on, off, or review it before generating",
+        smooth="Smoother motion: interpolate the clip to 16 or 24 frames a second (off: as rendered)",
     )
     async def video(
         self,
@@ -87,6 +88,7 @@ class VideoCog(commands.Cog, name="video"):
         seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
         model: str | None = None,
         enhance: Literal["on", "off", "review"] | None = None,
+        smooth: Literal["off", "16 fps", "24 fps"] | None = None,
     ) -> None:
         """Make a short video from a prompt, or animate an image."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -101,6 +103,7 @@ class VideoCog(commands.Cog, name="video"):
             model=model,
             enhance=enhance,
             attachment=attachment,
+            fps=_SMOOTH[smooth] if smooth is not None else None,
         )
         await self.replies.outcome(interaction, await self.pipeline.run(request))
 
@@ -235,6 +238,7 @@ class VideoCog(commands.Cog, name="video"):
             negative=job.spec.negative_prompt,
             seed=secrets.randbelow(2**32),
             model=job.spec.model.value,
+            fps=job.spec.fps,
             image_ref=job.spec.image_ref,
             flags=notes.flags,
             # a Re-roll of someone else's clip renders their words: refusing it is no strike
@@ -270,6 +274,10 @@ class VideoCog(commands.Cog, name="video"):
         elif not spoiler:
             kwargs["content"] = clip.clip_url or "The clip is larger than this server's upload limit."
         return kwargs
+
+
+#: ``/video smooth:`` choices -> the frame rate asked of the worker (0: as rendered)
+_SMOOTH = {"off": 0, "16 fps": 16, "24 fps": 24}
 
 
 def _request(interaction: discord.Interaction, member: Member, origin: Origin, prompt: str) -> VideoRequest:
