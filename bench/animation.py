@@ -1,4 +1,5 @@
-"""What the GIF button costs per clip: CPU time and output size, for the two clip sizes Reelbot makes.
+"""What the GIF button and smoothing cost per clip: CPU time and output, for the two clip sizes
+Reelbot makes.
 
     python bench/animation.py                 # 49x720x480 at 8 fps and 81x1360x768 at 16 fps
     python bench/animation.py --tiny          # a few seconds, for the smoke test
@@ -7,7 +8,8 @@ Each clip is made once (a drifting pattern with grain, encoded as the worker enc
 crf 18), then :func:`inference.animation.clip_to_gif` turns it into a GIF under Discord's 10 MiB
 and 8 MiB limits (and a tight 2 MiB one), as the GIF button does. CPU time is the process's
 (``time.process_time``), median of ``--repeats``; the size, dimensions, frame rate and what was
-reduced come from the result.
+reduced come from the result. Then :func:`inference.interpolate.smooth` takes each clip's
+frames to 16 and 24 fps (where above the clip's own), as the worker does before it encodes.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 
 from inference.animation import clip_to_gif
+from inference.interpolate import SMOOTH_FPS, smooth
 from inference.video import encode_mp4
 
 MiB = 2**20
@@ -36,6 +40,10 @@ LIMITS = (10 * MiB, 8 * MiB, 2 * MiB)
 
 
 def make_clip(frames: int, width: int, height: int, fps: int) -> bytes:
+    return encode_mp4(make_frames(frames, width, height), fps)
+
+
+def make_frames(frames: int, width: int, height: int) -> np.ndarray[Any, Any]:
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:height, 0:width]
     out = []
@@ -46,7 +54,7 @@ def make_clip(frames: int, width: int, height: int, fps: int) -> bytes:
             + rng.normal(0, 6, (height, width))
         )
         out.append((luma[..., None] * np.array([1.0, 0.8, 0.6])).clip(0, 255).astype(np.uint8))
-    return encode_mp4(np.stack(out), fps)
+    return np.stack(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result.fps:g} fps, {result.frames} frames | {', '.join(result.reduced) or 'nothing'} |",
                 flush=True,
             )
+    print()
+    print("| clip | smoothed to | frames out | CPU s (median) |")
+    print("| --- | --- | --- | --- |")
+    for name, (count, width, height, fps) in clips.items():
+        frames = make_frames(count, width, height)
+        for target in (t for t in SMOOTH_FPS if t > fps):
+            times, out = [], frames
+            for _ in range(repeats):
+                started = time.process_time()
+                out = smooth(frames, fps, target)
+                times.append(time.process_time() - started)
+            print(f"| {name} | {target} fps | {len(out)} | {statistics.median(times):.2f} |", flush=True)
     return 0
 
 
