@@ -12,6 +12,7 @@ from PIL import Image
 from inference.animation import clip_to_gif
 from inference.video import VideoError, encode_mp4
 from tests.bot_box import Box, answered
+from tests.discord_double.world import ATTACH_FILES
 
 pytestmark = pytest.mark.timeout(300)
 MiB = 2**20
@@ -63,6 +64,10 @@ async def test_the_gif_button_posts_one_gif_of_a_posted_clip(box: Box) -> None:
     job_id = reply.split("Queued `")[1].split("`")[0]
     clip = await box.clip_message(job_id, 90)
 
+    box.double.deny_bot(box.channel, ATTACH_FILES)  # an admin takes Attach Files away
+    blocked = await box.double.click(box.channel, clip.id, f"reelbot:gif:{job_id}", box.other)
+    assert "cannot post the GIF" in await answered(box, blocked, 60)
+    box.double.deny_bot(box.channel, 0)  # and gives it back: the next press makes the GIF
     pressed = await box.double.click(box.channel, clip.id, f"reelbot:gif:{job_id}", box.other)
     text = await answered(box, pressed, 60)
     assert "Posted the GIF" in text, text

@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 
 from bot.access import AccessPolicy, JobAction, member_of
-from bot.channels import Channels
+from bot.channels import Channels, DiscordDown, Unreachable
 from bot.features.video.texts import not_served_line
 from bot.fmt import size
 from bot.jobs import ClipState, JobBook
@@ -87,6 +87,12 @@ class GifCog(commands.Cog, name="gif"):
             return (
                 f"The clip of `{job.id}` could not be read to make a GIF; the team can look it up by job id."
             )
+        except Unreachable as exc:
+            return (
+                f"I cannot post the GIF in <#{job.channel_id}> ({exc.detail}); a server admin can fix that."
+            )
+        except DiscordDown:
+            return "Discord did not take the GIF just now; press the button again in a minute."
         finally:
             if not done:
                 await self.jobs.forget(job.id, "gif")  # the next press tries again
