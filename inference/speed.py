@@ -35,6 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,32 @@ def resolve(
             attention="sage",
         )
     levers = _override(levers, overrides)
+    if levers.compile and cuda and not _can_compile():
+        if "REELBOT_COMPILE" in overrides:
+            raise SpeedError(
+                "REELBOT_COMPILE=true needs a C compiler and the Python headers at run time (Triton "
+                "builds a small launcher): install gcc and python3-dev (python3.11-dev), or set "
+                "REELBOT_COMPILE=false"
+            )
+        # the preset's compile is only a speed lever: without a compiler the worker runs eager
+        log.warning(
+            "REELBOT_SPEED=%s would compile the transformer, but there is no C compiler or no Python "
+            "headers here: running without compile (install gcc and python3-dev to get it)",
+            preset,
+        )
+        levers = replace(levers, compile=False)
     _check_hardware(preset, levers, overrides, device, cuda, fp8_ok)
     return Speed(preset, levers)
+
+
+def _can_compile() -> bool:
+    """Whether torch.compile can build its kernels here: a C compiler and the Python headers."""
+    import shutil
+    import sysconfig
+
+    compiler = shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    return compiler is not None and headers.is_file()
 
 
 def _override(levers: Levers, overrides: Mapping[str, str]) -> Levers:

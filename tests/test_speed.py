@@ -69,6 +69,7 @@ def render(gen: Generator, steps: int, seed: int = 3, on_step: Any = None) -> Re
 
 
 def test_presets_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speed_module, "_can_compile", lambda: True)  # a GPU box with a compiler
     cpu = {p: resolve(p, {}, "cpu").levers for p in ("exact", "balanced")}
     assert cpu["exact"].describe() == "plain"  # on a CPU, exact is exactly today's path
     assert (cpu["balanced"].cache, cpu["balanced"].cache_interval, cpu["balanced"].compile) == (
@@ -86,7 +87,21 @@ def test_presets_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fast_ampere.quant == "int8"  # no fp8 before compute capability 8.9
 
 
-def test_single_levers_override_the_preset() -> None:
+def test_without_a_compiler_the_preset_runs_eager_and_an_explicit_compile_is_refused(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(speed_module, "_can_compile", lambda: False)
+    levers = resolve("exact", {}, "cuda", (9, 0)).levers
+    assert (levers.compile, levers.fuse_qkv) == (False, True)  # a fresh GPU box still starts
+    assert "no C compiler" in caplog.text
+    with pytest.raises(SpeedError, match=r"REELBOT_COMPILE=true needs a C compiler.*REELBOT_COMPILE=false"):
+        resolve("exact", {"REELBOT_COMPILE": "true"}, "cuda", (9, 0))
+    monkeypatch.setattr(speed_module, "_can_compile", lambda: True)
+    assert resolve("exact", {}, "cuda", (9, 0)).levers.compile
+
+
+def test_single_levers_override_the_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speed_module, "_can_compile", lambda: True)
     levers = resolve(
         "balanced",
         {"REELBOT_CACHE": "pab", "REELBOT_CACHE_INTERVAL": "4", "REELBOT_COMPILE": "false"},
