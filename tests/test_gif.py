@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from bench.animation import make_clip
 from inference.animation import clip_to_gif
-from inference.video import VideoError, encode_mp4
+from inference.video import VideoError
 from tests.bot_box import Box, answered
 from tests.discord_double.world import ATTACH_FILES
 
@@ -20,14 +20,8 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def full_size_clip() -> bytes:
-    """49 frames at 720x480, 8 fps: a drifting pattern with grain, as CogVideoX-5b makes them."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:480, 0:720]
-    frames = []
-    for t in range(49):
-        luma = (np.sin((x + 8 * t) / 40) + np.cos((y - 5 * t) / 30)) * 60 + 128 + rng.normal(0, 6, (480, 720))
-        frames.append((luma[..., None] * np.array([1.0, 0.8, 0.6])).clip(0, 255).astype(np.uint8))
-    return encode_mp4(np.stack(frames), 8)
+    """49 frames at 720x480, 8 fps: the drifting pattern with grain that bench/animation.py times."""
+    return make_clip(49, 720, 480, 8)
 
 
 def gif_info(data: bytes) -> tuple[int, int, int, float]:
