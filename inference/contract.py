@@ -146,6 +146,10 @@ def check_transition(old: JobStatus, new: JobStatus, actor: Actor) -> None:
 
 #: the frame rates a clip can be smoothed to (inference/interpolate.py)
 SMOOTH_FPS = (16, 24)
+#: a clip's length in multiples of its model's standard clip (CogVideoX 1.5: 5 s or 10 s)
+LENGTHS = (1, 2)
+#: frame shapes a model may offer; "image" keeps the input image's shape (inference/recipes.py)
+SHAPES = ("landscape", "portrait", "square", "image")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,18 @@ class GenerationSpec:
     #: the frame rate to smooth the clip to (16 or 24, by motion interpolation); 0: not smoothed;
     #: None: the worker's REELBOT_SMOOTH_FPS
     fps: int | None = None
+    #: the clip's length in standard clips of the model (see LENGTHS); None: one
+    length: int | None = None
+    #: the frame's shape (see SHAPES); None: the model's default
+    shape: str | None = None
+    #: storage reference of the clip this job continues (Extend): its last frame is the
+    #: input image and the posted clip is the two joined
+    extend_ref: str | None = None
+
+    @property
+    def units(self) -> int:
+        """How many clips this one counts as in a member's limits (a 10 s clip is two)."""
+        return self.length or 1
 
     def __post_init__(self) -> None:
         if not self.prompt.strip():
@@ -176,10 +192,18 @@ class GenerationSpec:
                     f"the {name.replace('_', ' ')} has {len(text)} characters; "
                     f"keep it under {MAX_PROMPT_CHARS}"
                 )
-        if self.model.image_to_video and not self.image_ref:
+        if self.model.image_to_video and not (self.image_ref or self.extend_ref):
             raise ContractError(f"{self.model} animates an image: attach one, or pick a text model")
-        if self.image_ref is not None and not self.model.image_to_video:
+        if (self.image_ref or self.extend_ref) and not self.model.image_to_video:
             raise ContractError(f"{self.model} does not take an image: pick an image-to-video model")
+        if self.image_ref and self.extend_ref:
+            raise ContractError("an extended clip starts from its own last frame: attach no image")
+        if self.length is not None and self.length not in LENGTHS:
+            raise ContractError(
+                f"a clip can be {' or '.join(map(str, LENGTHS))} standard lengths, not {self.length}"
+            )
+        if self.shape is not None and self.shape not in SHAPES:
+            raise ContractError(f"unknown shape {self.shape!r}; use one of {', '.join(SHAPES)}")
         if self.seed is not None and not 0 <= self.seed < 2**32:
             raise ContractError(f"seed {self.seed} is out of range: use 0 to {2**32 - 1}")
         if self.steps is not None and not 1 <= self.steps <= 200:
@@ -202,7 +226,12 @@ class GenerationSpec:
             "guidance": self.guidance,
             # only when asked for: a worker from before smoothing refuses fields it does not know
             **({"fps": self.fps} if self.fps is not None else {}),
+            **{k: v for k, v in self._newer_fields().items() if v is not None},
         }
+
+    def _newer_fields(self) -> dict[str, Any]:
+        """Fields a worker from before them would refuse: written only when set."""
+        return {"length": self.length, "shape": self.shape, "extend_ref": self.extend_ref}
 
     @classmethod
     @_reader("the generation spec")
@@ -226,6 +255,9 @@ class GenerationSpec:
             steps=_typed(data, "steps", int, None),
             guidance=_float(data, "guidance"),
             fps=_typed(data, "fps", int, None),
+            length=_typed(data, "length", int, None),
+            shape=_typed(data, "shape", str, None),
+            extend_ref=_typed(data, "extend_ref", str, None),
         )
 
 

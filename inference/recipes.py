@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.contract import ModelId
+from inference.contract import SHAPES, ModelId
 
 #: the file in a model directory that overrides recipe fields (see :meth:`Recipe.with_overrides`)
 OVERRIDES_FILE = "reelbot.json"
@@ -46,6 +46,10 @@ class Recipe:
     dynamic_cfg: bool = True
     #: models whose text encoder and VAE are the same weights can share them in one worker
     family: str = ""
+    #: the lengths it makes, in standard clips (1: ``frames``; 2: twice as long, one frame shared)
+    lengths: tuple[int, ...] = (1,)
+    #: the frame shapes it makes (see :meth:`frame_size`); the first is the default
+    shapes: tuple[str, ...] = ("landscape",)
 
     @property
     def image_to_video(self) -> bool:
@@ -58,6 +62,45 @@ class Recipe:
     @property
     def seconds(self) -> float:
         return self.frames / self.fps
+
+    def frames_for(self, length: int | None) -> int:
+        """The frame count of a clip ``length`` standard clips long (161 for 1.5's 10 s)."""
+        return (self.frames - 1) * (length or 1) + 1
+
+    def seconds_for(self, length: int | None) -> float:
+        return self.frames_for(length) / self.fps
+
+    def frame_size(self, shape: str | None, image_aspect: float | None = None) -> tuple[int, int]:
+        """``(width, height)`` of a frame of ``shape``.
+
+        "landscape" is the recipe's own frame; "portrait" turns it on its side; "square" is the
+        short side squared; "image" keeps the input image's aspect: the short side stays, the
+        long side follows the image (a multiple of 16, no longer than the recipe's long side).
+
+        Raises:
+            ValueError: the model does not make frames of ``shape``.
+        """
+        shape = shape or self.shapes[0]
+        if shape not in self.shapes:
+            raise ValueError(f"{self.model} makes {', '.join(self.shapes)} frames, not {shape}")
+        short, long = min(self.width, self.height), max(self.width, self.height)
+        if shape == "portrait":
+            return short, long
+        if shape == "square":
+            return short, short
+        if shape == "landscape" or image_aspect is None:
+            return self.width, self.height
+        stretch = image_aspect if image_aspect >= 1 else 1 / image_aspect
+        side = min(long, max(short, round(short * stretch / 16) * 16))
+        return (side, short) if image_aspect >= 1 else (short, side)
+
+    def check_request(self, length: int | None, shape: str | None) -> None:
+        """Raise ValueError, saying what the model can do, when it cannot make this clip."""
+        if length is not None and length not in self.lengths:
+            seconds = " or ".join(f"{self.seconds_for(n):.0f} s" for n in self.lengths)
+            raise ValueError(f"{self.model} makes {seconds} clips, not {self.seconds_for(length):.0f} s")
+        if shape is not None and shape not in self.shapes:
+            raise ValueError(f"{self.model} makes {', '.join(self.shapes)} frames, not {shape}")
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Recipe:
         """A copy with frame grid, steps or guidance changed (from a ``reelbot.json``).
@@ -85,6 +128,8 @@ class Recipe:
             raise ValueError(f"{self.model}: height and width must be multiples of 16")
         if self.fps < 1 or self.steps < 1 or self.max_tokens < 2:
             raise ValueError(f"{self.model}: fps, steps and max_tokens must be positive")
+        if not self.shapes or set(self.shapes) - set(SHAPES) or 1 not in self.lengths:
+            raise ValueError(f"{self.model}: shapes must come from {SHAPES} and lengths include 1")
 
 
 def _cogvideox1(
@@ -108,7 +153,10 @@ def _cogvideox1(
 
 
 def _cogvideox15(model: ModelId, hub_id: str) -> Recipe:
-    """CogVideoX 1.5: 5 s at 16 fps, 1360 x 768, passed explicitly (the pipeline's default is wrong)."""
+    """CogVideoX 1.5: 5 s (81 frames) or 10 s (161) at 16 fps, 1360 x 768, passed explicitly
+    (the pipeline's default is wrong). Its image-to-video model takes any frame whose short
+    side is 768 and long side 768 to 1360, so an image keeps its shape by default."""
+    shapes = ("image", "landscape", "portrait", "square") if model.image_to_video else ("landscape",)
     return Recipe(
         model,
         hub_id,
@@ -120,6 +168,8 @@ def _cogvideox15(model: ModelId, hub_id: str) -> Recipe:
         width=1360,
         max_tokens=224,
         family="cogvideox1.5-5b",
+        lengths=(1, 2),
+        shapes=shapes,
     )
 
 
@@ -131,6 +181,17 @@ RECIPES: dict[ModelId, Recipe] = {
     ModelId.COGVIDEOX_5B_I2V: _cogvideox1(ModelId.COGVIDEOX_5B_I2V, "THUDM/CogVideoX-5b-I2V"),
     ModelId.COGVIDEOX15_5B: _cogvideox15(ModelId.COGVIDEOX15_5B, "THUDM/CogVideoX1.5-5B"),
     ModelId.COGVIDEOX15_5B_I2V: _cogvideox15(ModelId.COGVIDEOX15_5B_I2V, "THUDM/CogVideoX1.5-5B-I2V"),
+}
+
+
+#: the image-to-video model that continues a clip of each model (Extend): the one of its
+#: family, or for CogVideoX-2b (which has none) the 1.0 5b one, whose frames match
+EXTEND_MODEL: dict[ModelId, ModelId] = {
+    ModelId.COGVIDEOX_2B: ModelId.COGVIDEOX_5B_I2V,
+    ModelId.COGVIDEOX_5B: ModelId.COGVIDEOX_5B_I2V,
+    ModelId.COGVIDEOX_5B_I2V: ModelId.COGVIDEOX_5B_I2V,
+    ModelId.COGVIDEOX15_5B: ModelId.COGVIDEOX15_5B_I2V,
+    ModelId.COGVIDEOX15_5B_I2V: ModelId.COGVIDEOX15_5B_I2V,
 }
 
 
