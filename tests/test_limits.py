@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from inference.contract import JobStatus
-from inference.jobqueue import JobQueue, Limit, LimitReached, Limits, QueueFull
+from inference.jobqueue import JobQueue, Limit, LimitReached, Limits, Need, QueueFull
 from inference.jobqueue.admission import DAY_SECONDS
 from tests.conftest import make_job
 
@@ -248,3 +248,52 @@ async def test_concurrent_checks_share_calls_but_each_gets_its_own_verdict(queue
     refused = {str(u) for u, o in enumerate(outcomes) if isinstance(o, LimitReached)}
     assert refused == set(full)
     assert all(o is None for o in outcomes if not isinstance(o, LimitReached))
+
+
+# ------------------------------------------------ several takes, longer clips (Need)
+
+
+async def test_takes_are_judged_together_on_the_active_limit(queue: JobQueue) -> None:
+    limits = replace(OFF, active=3)
+    with pytest.raises(LimitReached) as refused:
+        await queue.enqueue(make_job(), limits, Need(clips=4, jobs=4))
+    assert (refused.value.limit, refused.value.used, refused.value.cap) == (Limit.ACTIVE, 0, 3)
+    assert (await queue.depth()).get("all", 0) == 0  # nothing was taken
+    first = await queue.enqueue(make_job(), limits, Need(clips=3, jobs=3))
+    # the later takes of the request find the room the first one was judged with
+    await queue.enqueue(make_job(), limits, Need(clips=2, jobs=2))
+    await queue.enqueue(make_job(), limits)
+    assert not first.replayed
+    with pytest.raises(LimitReached):
+        await queue.enqueue(make_job(), limits)
+
+
+async def test_takes_need_that_many_rate_slots(queue: JobQueue) -> None:
+    limits = replace(OFF, rate=5, rate_period=3600)
+    await queue.enqueue(make_job(), limits, Need(clips=2, jobs=2, cost=1))
+    await queue.enqueue(make_job(), limits)
+    started = time.time()
+    with pytest.raises(LimitReached) as refused:  # two takes used 2 of 5 an hour: 4 more do not fit
+        await queue.enqueue(make_job(), limits, Need(clips=4, jobs=4))
+    assert refused.value.limit == Limit.RATE
+    # slots open one interval (720 s) apart: one more is needed beyond the three still free
+    assert refused.value.retry_at == pytest.approx(started + 720, abs=5)
+    await queue.enqueue(make_job(), limits, Need(clips=3, jobs=3))
+
+
+async def test_a_long_clip_counts_twice_in_the_daily_quota_and_is_refunded_twice(queue: JobQueue) -> None:
+    limits = replace(OFF, member_daily=3)
+    long = await queue.enqueue(make_job(), limits, Need(clips=2, cost=2))
+    with pytest.raises(LimitReached) as refused:
+        await queue.enqueue(make_job(), limits, Need(clips=2, cost=2))
+    assert (refused.value.limit, refused.value.used, refused.value.cap) == (Limit.MEMBER_DAILY, 2, 3)
+    assert await queue.cancel(long.job.id) == "cancelled"
+    again = await queue.enqueue(make_job(), limits, Need(clips=2, cost=2))
+    allowance = await queue.allowance(again.job.guild_id, again.job.user_id, limits)
+    assert allowance.member_today == 2
+    # charged on delivery: still two
+    lease = (await queue.claim("w", [LANE], 1))[0]
+    await queue.complete(lease, {"clip_ref": "x"})
+    assert await queue.settle(again.job.id, delivered=True) == "charged"
+    allowance = await queue.allowance(again.job.guild_id, again.job.user_id, limits)
+    assert allowance.member_today == 2

@@ -1,6 +1,6 @@
 """Reelbot's job queue on Redis: fair across guilds and members, leased, crash-safe."""
 
-from inference.jobqueue.admission import Allowance, Limit, Limits
+from inference.jobqueue.admission import Allowance, Limit, Limits, Need
 from inference.jobqueue.client import Enqueued, JobQueue, LaneStats, Lease, Position, ReapResult, new_job_id
 from inference.jobqueue.connection import check_server, connect
 from inference.jobqueue.errors import (
@@ -28,6 +28,7 @@ __all__ = [
     "Limit",
     "LimitReached",
     "Limits",
+    "Need",
     "Position",
     "QueueError",
     "QueueFull",

@@ -15,6 +15,7 @@ import functools
 import json
 import math
 from dataclasses import asdict, dataclass
+from typing import Final
 
 #: seconds in a quota day; days are UTC days, numbered from the Unix epoch
 DAY_SECONDS = 86400
@@ -72,9 +73,38 @@ class Limits:
         if self.cooldown_max < self.cooldown:
             raise ValueError("cooldown_max must be at least cooldown")
 
-    def to_json(self) -> str:
-        """The JSON the Lua scripts read (cached: every check and enqueue sends it)."""
-        return _limits_json(self)
+    def to_json(self, need: Need | None = None) -> str:
+        """The JSON the Lua scripts read (cached: every check and enqueue sends it), with what
+        a request of several clips or jobs needs (``need``) when it is more than one."""
+        if need is None or need == ONE:
+            return _limits_json(self)
+        extra = f',"need":{need.clips},"need_jobs":{need.jobs},"cost":{need.cost}}}'
+        return _limits_json(self)[:-1] + extra
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What one job of a request takes and what its whole request needs to be free.
+
+    Several takes of one request are judged together on their first job (``clips`` and
+    ``jobs`` the request's totals), so either every take fits the member's limits or none is
+    queued; a 10 s clip costs two clips of the rate and the daily quotas, one active job.
+    """
+
+    #: clips the whole request counts as (rate limit and daily quotas)
+    clips: int = 1
+    #: jobs the whole request queues (active jobs and the queue caps)
+    jobs: int = 1
+    #: clips this job counts as
+    cost: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.clips, self.jobs, self.cost) < 1:
+            raise ValueError("a request needs at least one clip and one job")
+
+
+#: a request of one standard clip
+ONE: Final = Need()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -20,7 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from inference.contract import ContractError, JobRecord, JobStatus, check_lane_name
-from inference.jobqueue.admission import Allowance, Limits
+from inference.jobqueue.admission import Allowance, Limits, Need
 from inference.jobqueue.errors import JobNotFound, LeaseLost, LimitReached, QueueFull
 from inference.jobqueue.scripts import ScriptRunner, load_sources
 from inference.jobqueue.settings import QueueSettings
@@ -102,12 +102,15 @@ class JobQueue:
 
     # ------------------------------------------------------------------ bot side
 
-    async def enqueue(self, job: JobRecord, limits: Limits | None = None) -> Enqueued:
+    async def enqueue(
+        self, job: JobRecord, limits: Limits | None = None, need: Need | None = None
+    ) -> Enqueued:
         """Queue ``job`` unless its request id was seen before.
 
         With ``limits``, the member's limits are judged and taken in the same atomic step
         (see :mod:`inference.jobqueue.admission`); without, only the block list and the
-        queue caps of the settings apply.
+        queue caps of the settings apply. ``need`` says what the job costs and what its whole
+        request must find free (several takes, a 10 s clip); one standard clip by default.
 
         Returns the new job, or the existing one for a replayed request id.
 
@@ -128,7 +131,7 @@ class JobQueue:
             fields["weight"],
             fields["max_attempts"],
             fields["spec"],
-            limits.to_json() if limits is not None else "",
+            limits.to_json(need) if limits is not None else "",
         )
         header = (
             self._prefix,
@@ -159,14 +162,14 @@ class JobQueue:
             raise refusal
         raise ContractError(f"job id {job.id} is already taken; build the job with a new id")
 
-    async def check(self, guild_id: str, user_id: str, limits: Limits) -> None:
+    async def check(self, guild_id: str, user_id: str, limits: Limits, need: Need | None = None) -> None:
         """Judge a member's next request without taking anything (before slow work such as
         downloading an image); a refusal counts towards their cooldown as enqueue's would.
 
         Raises:
             LimitReached: the request would be refused (QueueFull for the queue caps).
         """
-        refusal = await self._limits("check", (guild_id, user_id, limits.to_json()))
+        refusal = await self._limits("check", (guild_id, user_id, limits.to_json(need)))
         if refusal:
             raise _refusal(refusal)
 

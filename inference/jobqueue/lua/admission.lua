@@ -9,6 +9,10 @@
 --                       `strikes` refusals within `strike_window` seconds start a cooldown of
 --                       `cooldown` seconds that doubles with each further refusal
 --   exempt              skip every per-member limit and the daily quotas
+--   need, need_jobs     optional: what the whole request needs to be free (clips for the rate
+--                       and quotas, jobs for the active limit); several takes are judged
+--                       together on their first job, so either all of them fit or none is taken
+--   cost                optional: the clips this job counts as (a 10 s clip is 2)
 -- 0 turns a limit off. The daily quotas count clips delivered plus clips in flight (held):
 -- a hold is taken at admission, refunded when the job fails or is cancelled (finalize), and
 -- charged by the bot when it posts the clip (settle.lua).
@@ -54,6 +58,7 @@ local function assess(lim, guild, user, now, in_guild, total, global_cap, seen)
   local day = math.floor(now / DAY)
   local reset = (day + 1) * DAY
   local new_tat = nil
+  local need, need_jobs, cost = lim.need or 1, lim.need_jobs or 1, lim.cost or 1
   if lim.exempt ~= 1 then
     st = member_state(guild, user)
     if st.cool_until > now then
@@ -62,34 +67,35 @@ local function assess(lim, guild, user, now, in_guild, total, global_cap, seen)
     if lim.active > 0 then
       local n = redis.call('SCARD', P .. 'active:' .. guild .. ':' .. user)
       seen.active = n
-      if n >= lim.active then
+      if n + need_jobs > lim.active then
         return {'active', n, lim.active, '0', ''}, st
       end
     end
     if lim.rate > 0 then
       local interval = lim.rate_period / lim.rate
       local tat = math.max(st.tat, now)
-      new_tat = tat + interval
-      if new_tat - now > lim.rate_period + 1e-6 then
+      local needed_tat = tat + need * interval
+      new_tat = tat + cost * interval
+      if needed_tat - now > lim.rate_period + 1e-6 then
         local used = math.min(lim.rate, math.ceil((tat - now) / interval - 1e-6))
-        return {'rate', used, lim.rate, fmt(new_tat - lim.rate_period), ''}, st
+        return {'rate', used, lim.rate, fmt(needed_tat - lim.rate_period), ''}, st
       end
     end
     if lim.member_daily > 0 or lim.guild_daily > 0 then
       local in_guild_today, mine_today = quota_counts(guild, user, day)
       seen.guild_today, seen.member_today = in_guild_today, mine_today
-      if lim.member_daily > 0 and mine_today >= lim.member_daily then
+      if lim.member_daily > 0 and mine_today + need > lim.member_daily then
         return {'member_daily', mine_today, lim.member_daily, fmt(reset), ''}, st
       end
-      if lim.guild_daily > 0 and in_guild_today >= lim.guild_daily then
+      if lim.guild_daily > 0 and in_guild_today + need > lim.guild_daily then
         return {'guild_daily', in_guild_today, lim.guild_daily, fmt(reset), ''}, st
       end
     end
   end
-  if lim.guild_queue > 0 and in_guild >= lim.guild_queue then
+  if lim.guild_queue > 0 and in_guild + need_jobs > lim.guild_queue then
     return {'guild_queue', in_guild, lim.guild_queue, '0', ''}, st
   end
-  if global_cap > 0 and total >= global_cap then
+  if global_cap > 0 and total + need_jobs > global_cap then
     return {'global_queue', total, global_cap, '0', ''}, st
   end
   return nil, st, new_tat, day
@@ -132,10 +138,15 @@ local function admit(lim, guild, user, job, st, new_tat, day, now)
   end
   redis.call('SADD', P .. 'active:' .. guild .. ':' .. user, job)
   local fields = {'tracked', '1'}
+  local cost = lim.cost or 1
+  if cost ~= 1 then
+    fields[#fields + 1] = 'units'
+    fields[#fields + 1] = tostring(cost)
+  end
   if lim.member_daily > 0 or lim.guild_daily > 0 then
     local q = quota_key(guild, day)
-    redis.call('HINCRBY', q, 'held', 1)
-    redis.call('HINCRBY', q, 'held:' .. user, 1)
+    redis.call('HINCRBY', q, 'held', cost)
+    redis.call('HINCRBY', q, 'held:' .. user, cost)
     redis.call('EXPIRE', q, 2 * DAY)
     fields[#fields + 1] = 'quota'
     fields[#fields + 1] = 'held'

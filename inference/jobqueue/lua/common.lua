@@ -21,7 +21,7 @@ end
 -- The job fields the scripts work with, read in one call into a table by name.
 local META = {'status', 'lease', 'cancel_requested', 'lane', 'guild_id', 'user_id', 'channel_id',
   'attempts', 'max_attempts', 'seq', 'request_id', 'started_at', 'worker_id', 'weight', 'tracked',
-  'quota', 'quota_day'}
+  'quota', 'quota_day', 'units'}
 
 local function meta(jobkey)
   local values = redis.call('HMGET', jobkey, unpack(META))
@@ -33,8 +33,8 @@ local function meta(jobkey)
 end
 
 -- counters that vanish at zero, so an empty queue leaves no keys behind
-local function hdecr(key, field)
-  if redis.call('HINCRBY', key, field, -1) <= 0 then
+local function hdecr(key, field, by)
+  if redis.call('HINCRBY', key, field, -(by or 1)) <= 0 then
     redis.call('HDEL', key, field)
   end
 end
@@ -117,12 +117,13 @@ end
 -- ``quota`` field says it is no longer held). A day whose counts expired is left alone.
 local function settle_quota(jobkey, m, outcome)
   local q = quota_key(m.guild_id, m.quota_day)
+  local units = tonumber(m.units) or 1  -- a 10 s clip counts as two
   if redis.call('EXISTS', q) == 1 then
-    hdecr(q, 'held')
-    hdecr(q, 'held:' .. m.user_id)
+    hdecr(q, 'held', units)
+    hdecr(q, 'held:' .. m.user_id, units)
     if outcome == 'charged' then
-      redis.call('HINCRBY', q, 'used', 1)
-      redis.call('HINCRBY', q, 'used:' .. m.user_id, 1)
+      redis.call('HINCRBY', q, 'used', units)
+      redis.call('HINCRBY', q, 'used:' .. m.user_id, units)
     end
   end
   redis.call('HSET', jobkey, 'quota', outcome)
