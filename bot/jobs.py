@@ -66,6 +66,10 @@ class JobNotes:
     flags: tuple[str, ...] = ()
     #: the posted GIF of the clip (a message id, or "making" while it is made)
     gif_message: str | None = None
+    #: which take of its request the job is ("2/4"), when the member asked for several
+    take: str | None = None
+    #: the job whose clip this one continues (Extend)
+    extends: str | None = None
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> JobNotes:
@@ -82,6 +86,8 @@ class JobNotes:
             deleted_by=raw.get("deleted_by"),
             flags=tuple(json.loads(raw.get("flags") or "[]")),
             gif_message=raw.get("gif"),
+            take=raw.get("take"),
+            extends=raw.get("extends"),
         )
 
 
@@ -98,9 +104,12 @@ class JobBook:
         raw: dict[str, str] = await self.redis.hgetall(self.keys.posts(job_id))  # type: ignore[assignment]
         return JobNotes.from_hash(raw)
 
-    async def record_queued(self, job: JobRecord, flags: tuple[str, ...]) -> None:
-        """Remember a new job for its member's /queue and what the filter flagged in it; its
-        input image now belongs to the job (no longer due for deletion, see bot/inputs.py)."""
+    async def record_queued(
+        self, job: JobRecord, flags: tuple[str, ...], *, take: str | None = None, extends: str | None = None
+    ) -> None:
+        """Remember a new job for its member's /queue, what the filter flagged in it, which take
+        it is and which clip it extends; its input image now belongs to the job (no longer due
+        for deletion, see bot/inputs.py)."""
         member = self.keys.member_jobs(job.guild_id, job.user_id)
         notes = self.keys.posts(job.id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -109,8 +118,10 @@ class JobBook:
             pipe.zadd(member, {job.id: job.created_at or time.time()})
             pipe.zremrangebyrank(member, 0, -RECENT_JOBS - 1)
             pipe.expire(member, self.retention)
-            if flags:
-                pipe.hset(notes, "flags", json.dumps(list(flags)))
+            fields = {"take": take, "extends": extends, "flags": json.dumps(list(flags)) if flags else None}
+            written = {k: v for k, v in fields.items() if v is not None}
+            if written:
+                pipe.hset(notes, mapping=written)  # type: ignore[arg-type]
                 pipe.expire(notes, self.retention)
             await pipe.execute()
 

@@ -20,7 +20,7 @@ from bot.guildconfig import GuildConfig, GuildConfigStore, GuildLimits, MemberPo
 from bot.limit_messages import refusal_text
 from bot.requests import Member
 from inference.contract import JobStatus
-from inference.jobqueue import Allowance, JobNotFound, JobQueue, Limit, LimitReached
+from inference.jobqueue import Allowance, JobNotFound, JobQueue, Limit, LimitReached, Need
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,51 @@ class LimitsService:
 
     # ---------------------------------------------------------------- members
 
-    async def check(self, who: Member, policy: MemberPolicy, lane: str) -> None:
-        """Refuse early, before slow work, when the member's next video would be refused.
+    async def check(
+        self, who: Member, policy: MemberPolicy, lane: str, need: Need | None = None, takes: int = 1
+    ) -> None:
+        """Refuse early, before slow work, when the member's next request would be refused
+        (``need``: what it needs free when it is more than one standard clip).
 
         Raises:
             Refused: the refusal, with its numbers and when to try again.
         """
         try:
-            await self.queue.check(who.guild_id, who.user_id, policy.limits)
+            await self.queue.check(who.guild_id, who.user_id, policy.limits, need)
         except LimitReached as refusal:
-            raise Refused(await self.explain(refusal, who, policy, lane), reason="limit") from None
+            text = await self.explain(refusal, who, policy, lane, takes, need)
+            raise Refused(text, reason="limit") from None
 
     async def allowance(self, who: Member, policy: MemberPolicy) -> Allowance:
         """What the member may still do (reads only)."""
         return await self.queue.allowance(who.guild_id, who.user_id, policy.limits)
 
-    async def explain(self, refusal: LimitReached, who: Member, policy: MemberPolicy, lane: str) -> str:
+    async def explain(
+        self,
+        refusal: LimitReached,
+        who: Member,
+        policy: MemberPolicy,
+        lane: str,
+        takes: int = 1,
+        need: Need | None = None,
+    ) -> str:
         """The member's message for a refusal, with an estimate of when to try again where
-        the limit itself cannot say (a job finishing, the queue draining)."""
+        the limit itself cannot say (a job finishing, the queue draining), and what a request
+        of several takes or a long clip counts as."""
+        text = await self._explain(refusal, who, policy, lane)
+        if refusal.limit in (Limit.BLOCKED, Limit.COOLDOWN):
+            return text
+        if takes > 1:
+            text += (
+                f" You asked for {takes} takes, and each counts as a video"
+                f"{' (a 10 s one as two)' if need is not None and need.cost > 1 else ''}: "
+                "ask for fewer takes to fit what is left."
+            )
+        elif need is not None and need.cost > 1:
+            text += " A 10 s clip counts as two videos: a 5 s one may still fit."
+        return text
+
+    async def _explain(self, refusal: LimitReached, who: Member, policy: MemberPolicy, lane: str) -> str:
         retry_at = refusal.retry_at
         if retry_at is None and refusal.limit == Limit.ACTIVE:
             retry_at = await self._first_finish(who, lane)

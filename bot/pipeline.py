@@ -48,7 +48,7 @@ from bot.screening import ALLOWED, Action, PromptScreen, Stage, Verdict
 from bot.snapshot import Snapshot, Snapshots
 from bot.text import has_words, visible
 from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
-from inference.jobqueue import JobNotFound, JobQueue, LimitReached, new_job_id
+from inference.jobqueue import Enqueued, JobNotFound, JobQueue, LimitReached, Need, new_job_id
 from inference.recipes import recipe_for
 from inference.storage import BlobStore, StorageError
 
@@ -110,12 +110,12 @@ class RequestPipeline:
         approved = request.approved_by is not None
         if not approved:
             self._check_member(request, snap)
-        model = choose_model(request.model, request.with_image, snap.served, self.default_models)
+        model = self._model(request, snap)
         request = replace(request, model=model.value)
         policy = snap.policy(request.member, self.limits.defaults)
         mode = self._mode(request, snap)
-        if request.with_image or mode is not Mode.OFF:
-            await self.limits.check(request.member, policy, model.value)  # before the slow steps
+        if request.with_image or mode is not Mode.OFF:  # before the slow steps
+            await self.limits.check(request.member, policy, model.value, _need(request), request.takes)
         image = await self._image(request, model)
         if not approved:
             request = await self._screen(request, snap, image)
@@ -167,6 +167,23 @@ class RequestPipeline:
                 f"until {relative(until)}.",
                 reason="filter",
             )
+
+    def _model(self, request: VideoRequest, snap: Snapshot) -> ModelId:
+        """The model that renders the request; an Extend only where its model is running."""
+        if request.extend_ref is not None and request.model not in snap.served:
+            raise Refused(
+                f"Extend continues a clip with the image-to-video model `{request.model}`, and no "
+                "worker runs it right now; try again when one does.",
+                reason="model",
+            )
+        return choose_model(
+            request.model,
+            request.with_image,
+            snap.served,
+            self.default_models,
+            request.length,
+            request.shape,
+        )
 
     def _mode(self, request: VideoRequest, snap: Snapshot) -> Mode:
         """The member's choice, else the guild's default, else the deployment's; never for a
@@ -322,42 +339,97 @@ class RequestPipeline:
         image: Image | None,
         enhancement: Enhancement | None,
     ) -> Queued:
+        """Queue every take of the request; all of them fit the member's limits, or none is queued."""
         assert request.job_id is not None
         stored_here = image is not None and not image.stored and request.image_ref is not None
+        queued: list[Enqueued] = []
         try:
-            job = JobRecord(
-                id=request.job_id,
-                request_id=request.request_id,
-                guild_id=request.guild_id,
-                channel_id=request.channel_id,
-                user_id=request.user_id,
-                spec=GenerationSpec(
-                    prompt=request.prompt.strip(),
-                    original_prompt=request.original_prompt,
-                    model=model,
-                    negative_prompt=request.negative.strip(),
-                    seed=request.seed,
-                    image_ref=request.image_ref,
-                    fps=request.fps,
-                ),
-                weight=policy.weight,
-            )
-            enqueued = await self.queue.enqueue(job, policy.limits)
+            for take in range(request.takes):
+                job = await self._take(request, model, policy, take)
+                left = request.takes - take
+                need = Need(clips=left * request.units, jobs=left, cost=request.units)
+                queued.append(await self.queue.enqueue(job, policy.limits, need))
         except ContractError as exc:
+            await self._undo(request, queued, stored_here)
             raise Refused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", reason="input") from None
         except LimitReached as refusal:
-            if stored_here:
-                await self._discard(request.image_ref)
-            text = await self.limits.explain(refusal, request.member, policy, model.value)
+            await self._undo(request, queued, stored_here)
+            text = await self.limits.explain(
+                refusal, request.member, policy, model.value, request.takes, _need(request)
+            )
             raise Refused(text, reason="limit") from None
-        if enqueued.replayed:
-            if stored_here and request.image_ref != enqueued.job.spec.image_ref:
-                await self._discard(request.image_ref)
-        else:
-            await self.jobs.record_queued(enqueued.job, request.flags)
-        position = await self.queue.position(enqueued.job.id, snap.lanes[model])
+        first = queued[0]
+        if first.replayed and stored_here and request.image_ref != first.job.spec.image_ref:
+            await self._discard(request.image_ref)
+        for number, enqueued in enumerate(queued, 1):
+            if enqueued.replayed:
+                continue
+            label = f"{number}/{request.takes}" if request.takes > 1 else None
+            await self.jobs.record_queued(enqueued.job, request.flags, take=label, extends=request.extend_of)
+        position = await self.queue.position(first.job.id, snap.lanes[model])
         preview = image.preview if image is not None else None
-        return Queued(request, enqueued.job, position, enqueued.replayed, enhancement, preview)
+        takes = tuple(e.job for e in queued) if request.takes > 1 else ()
+        return Queued(request, first.job, position, first.replayed, enhancement, preview, takes)
+
+    async def _take(
+        self, request: VideoRequest, model: ModelId, policy: MemberPolicy, take: int
+    ) -> JobRecord:
+        """The job of one take: the first is the request's own; each further take gets its own
+        id, request id (so a replay finds it), seed and copy of the input image."""
+        assert request.job_id is not None
+        job_id, request_id, image_ref, seed = (
+            request.job_id,
+            request.request_id,
+            request.image_ref,
+            request.seed,
+        )
+        if take:
+            job_id, request_id = new_job_id(), f"{request.request_id}-take{take + 1}"
+            seed = None if seed is None else (seed + take) % 2**32
+            if image_ref is not None:
+                image_ref = await self._copy_input(image_ref, job_id)
+        return JobRecord(
+            id=job_id,
+            request_id=request_id,
+            guild_id=request.guild_id,
+            channel_id=request.channel_id,
+            user_id=request.user_id,
+            spec=GenerationSpec(
+                prompt=request.prompt.strip(),
+                original_prompt=request.original_prompt,
+                model=model,
+                negative_prompt=request.negative.strip(),
+                seed=seed,
+                image_ref=image_ref,
+                fps=request.fps,
+                length=request.length,
+                shape=request.shape,
+                extend_ref=request.extend_ref,
+            ),
+            weight=policy.weight,
+        )
+
+    async def _copy_input(self, image_ref: str, job_id: str) -> str:
+        """A copy of a take's input image for another take: every job owns (and deletes) its own."""
+        try:
+            data = await self.store.get(image_ref)
+            return (await self.store.put(f"inputs/{job_id}.png", data, "image/png")).ref
+        except StorageError as exc:
+            log.error("could not copy the input image for take %s: %s", job_id, exc)
+            raise Refused(
+                "I could not store your image just now; please try again.", reason="storage"
+            ) from exc
+
+    async def _undo(self, request: VideoRequest, queued: Sequence[Enqueued], stored_here: bool) -> None:
+        """Take back the takes queued before one was refused (another request of the member's got
+        in between), and the images stored for them."""
+        for enqueued in queued:
+            if not enqueued.replayed:
+                await self.queue.cancel(enqueued.job.id)
+                if enqueued.job.spec.image_ref != request.image_ref:
+                    await self._discard(enqueued.job.spec.image_ref)
+        if stored_here:
+            await self._discard(request.image_ref)
 
     async def _replayed(self, request: VideoRequest, job_id: str) -> Queued:
         try:
@@ -371,6 +443,11 @@ class RequestPipeline:
     async def _discard(self, image_ref: str | None) -> None:
         """Drop an input image stored for a request that was not queued."""
         await self.inputs.delete(image_ref)
+
+
+def _need(request: VideoRequest) -> Need:
+    """What the whole request must find free in the member's limits."""
+    return Need(clips=request.takes * request.units, jobs=request.takes, cost=request.units)
 
 
 def _readable(request: VideoRequest) -> VideoRequest:

@@ -38,6 +38,8 @@ class Origin(StrEnum):
     APPROVAL = "approval"
     #: a moderator approved a member's appeal of a refusal
     APPEAL = "appeal"
+    #: the Extend form under a clip: a continuation from its last frame
+    EXTEND = "extend"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,15 @@ class VideoRequest:
     #: ``/video smooth:``: the frame rate to smooth the clip to (0: not smoothed; None: the
     #: worker's setting)
     fps: int | None = None
+    #: ``/video length:``: in standard clips of the model (2: a 10 s CogVideoX 1.5 clip); None: 1
+    length: int | None = None
+    #: ``/video shape:``: landscape, portrait, square or image (keep the image's); None: the model's
+    shape: str | None = None
+    #: ``/video takes:``: how many clips of this request to render, each with its own seed
+    takes: int = 1
+    #: Extend: the job whose clip this one continues, and that clip's storage reference
+    extend_of: str | None = None
+    extend_ref: str | None = None
     #: the model asked for (None: the best one running)
     model: str | None = None
     #: ``/video enhance:`` as the member chose it (None: the guild's default)
@@ -110,7 +121,13 @@ class VideoRequest:
 
     @property
     def with_image(self) -> bool:
-        return self.attachment is not None or self.image_ref is not None
+        """The video starts from an image: an attachment, a stored one, or a clip's last frame."""
+        return self.attachment is not None or self.image_ref is not None or self.extend_ref is not None
+
+    @property
+    def units(self) -> int:
+        """How many clips one take counts as in the member's limits (a 10 s clip is two)."""
+        return self.length or 1
 
     def flagged(self, *reasons: str) -> VideoRequest:
         """This request with ``reasons`` added to its flags (each once, in order)."""
@@ -155,6 +172,12 @@ class Queued:
     enhancement: Enhancement | None = None
     #: the part of the attached image the video shows
     preview: bytes | None = None
+    #: every take's job, ``job`` first (one job unless the member asked for takes)
+    takes: tuple[JobRecord, ...] = ()
+
+    @property
+    def jobs(self) -> tuple[JobRecord, ...]:
+        return self.takes or (self.job,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,8 @@ async def test_video_from_text_arrives_as_an_mp4_in_the_channel(box: Box) -> Non
     assert fields["Seed"] == "11" and fields["Model"] == "cogvideox-5b"
     assert fields["Length"] == "1.1 s (9 frames at 8 fps)" and fields["Size"] == "96x64 (landscape)"
     custom_ids = [c["custom_id"] for row in clip.components for c in row["components"]]
-    assert custom_ids == [f"reelbot:{a}:{job_id}" for a in ("reroll", "remix", "gif", "delete")]
+    # Extend is offered: the worker runs cogvideox-5b-i2v, which continues cogvideox-5b clips
+    assert custom_ids == [f"reelbot:{a}:{job_id}" for a in ("reroll", "remix", "extend", "gif", "delete")]
     status = await box.double.wait_for_message(
         box.channel, lambda m: not m.flags & 64 and m.id != clip.id and f"`{job_id}` is ready" in m.content
     )

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.timeout(300)
 ENTRY_POINTS: dict[str, tuple[str, bool]] = {
     "/video": ("in_guild", True),
     "/video model autocomplete": ("in_guild", False),
+    "/video length autocomplete": ("in_guild", False),
+    "/video shape autocomplete": ("in_guild", False),
     "/limits": ("in_guild", False),
     "/cancel": ("job", False),
     "/job": ("job", False),
@@ -48,6 +50,8 @@ ENTRY_POINTS: dict[str, tuple[str, bool]] = {
     "button reroll": ("job", True),
     "button remix": ("job", False),
     "form remix-form": ("job", True),
+    "button extend": ("job", False),
+    "form extend-form": ("job", True),
     "button delete": ("job", False),
     "button gif": ("job", False),
     "button draft-go": ("draft", True),
@@ -155,11 +159,10 @@ async def trigger(box: Box, entry: str, targets: dict[str, str]) -> Any:
     kind, _, rest = entry.partition(" ")
     if kind == "button" or kind == "form":
         return await _component(box, kind, rest, targets)
-    name = entry.removeprefix("/").removesuffix(" model autocomplete")
     if entry.endswith("autocomplete"):
-        return await box.double.autocomplete(
-            box.guild, box.channel, box.member, name, {"model": "cog"}, "model"
-        )
+        name, option, _ = entry.removeprefix("/").split(" ")
+        return await box.double.autocomplete(box.guild, box.channel, box.member, name, {option: ""}, option)
+    name = entry.removeprefix("/")
     options = COMMAND_OPTIONS.get(name, lambda b, t: {})(box, targets)
     return await box.double.slash(box.guild, box.channel, box.member, name, options)
 
@@ -194,6 +197,7 @@ PRESSER = {
 }
 TARGET = {
     "cancel": "job", "reroll": "job", "remix": "job", "remix-form": "job", "delete": "job", "gif": "job",
+    "extend": "job", "extend-form": "job",
     "approve": "approval", "reject": "approval", "reject-form": "approval", "appeal": "appeal",
     "history": "history",
 }  # fmt: skip

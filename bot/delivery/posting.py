@@ -36,6 +36,7 @@ from bot.observability import BotMetrics
 from bot.screening import Action
 from inference.contract import ClipResult, ContractError, EventType, JobEvent, JobRecord
 from inference.jobqueue import JobNotFound, JobQueue
+from inference.recipes import EXTEND_MODEL
 from inference.storage import BlobNotFound, BlobStore, StorageError
 from inference.video import fit_mp4
 
@@ -190,8 +191,8 @@ class Deliverer:
     async def _post(self, job: JobRecord, clip: ClipResult, payload: bytes | None, link: str | None) -> None:
         kwargs: dict[str, Any] = {
             "content": texts.finished_line(job, link),
-            "embed": texts.clip_embed(job, clip),
-            "view": clip_buttons(job.id),
+            "embed": texts.clip_embed(job, clip, await self.jobs.notes(job.id)),
+            "view": clip_buttons(job.id, extend=await self._can_extend(job)),
             "nonce": job.id[:25],  # Discord returns the first message for a repeated nonce
             "allowed_mentions": discord.AllowedMentions(users=[discord.Object(int(job.user_id))]),
         }
@@ -208,6 +209,12 @@ class Deliverer:
         await self.jobs.settle(job, delivered=True)
         self.metrics.deliveries.labels("posted").inc()
         await self._status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
+
+    async def _can_extend(self, job: JobRecord) -> bool:
+        """Whether a worker runs the image-to-video model that would continue this clip (the
+        Extend button is offered only then; pressing it later checks again)."""
+        stats = await self.queue.lane_stats(EXTEND_MODEL[job.spec.model].value)
+        return stats.workers > 0
 
     async def _unpostable(self, job: JobRecord, detail: str) -> None:
         """The bot cannot post in the job's channel: refund the clip and tell the admins."""

@@ -132,10 +132,11 @@ class ApprovalDesk:
             return f"Approved, but it could not be queued: {exc}"
         assert isinstance(outcome, Queued), "an approved request is neither held nor drafted"
         prefix = "✅ A moderator approved your request. "
-        await self.replies.post_status(
+        await self.replies.post_statuses(
             pending.channel_id, outcome, discord.Object(int(pending.user_id)), prefix
         )
-        return f"Approved: `{outcome.job.id}` is queued."
+        ids = ", ".join(f"`{job.id}`" for job in outcome.jobs)
+        return f"Approved: {ids} {'is' if len(outcome.jobs) == 1 else 'are'} queued."
 
     async def _reject(self, pending: Pending) -> str:
         said = f": {pending.reason}" if pending.reason else "."

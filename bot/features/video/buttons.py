@@ -19,11 +19,14 @@ def status_buttons(job_id: str) -> discord.ui.View:
     return view
 
 
-def clip_buttons(job_id: str) -> discord.ui.View:
-    """Under a clip: Re-roll, Remix, GIF, Delete."""
+def clip_buttons(job_id: str, extend: bool = False) -> discord.ui.View:
+    """Under a clip: Re-roll, Remix, Extend (where an image-to-video model of its family runs),
+    GIF, Delete."""
     view = discord.ui.View(timeout=None)
     view.add_item(Component("reroll", job_id, label="Re-roll", emoji="🎲"))
     view.add_item(Component("remix", job_id, label="Remix", emoji="✏️"))
+    if extend:
+        view.add_item(Component("extend", job_id, label="Extend", emoji="⏩"))
     view.add_item(Component("gif", job_id, label="GIF", emoji="🎞️"))
     view.add_item(Component("delete", job_id, label="Delete", emoji="🗑️"))
     return view
@@ -32,3 +35,8 @@ def clip_buttons(job_id: str) -> discord.ui.View:
 def remix_form(job_id: str, prompt: str) -> discord.ui.Modal:
     """The prompt, editable; submitting queues a new video for whoever submits."""
     return form("remix-form", job_id, "Remix this video", Field("prompt", "Prompt", prompt))
+
+
+def extend_form(job_id: str, prompt: str) -> discord.ui.Modal:
+    """What happens next (the clip's prompt to start); submitting queues the continuation."""
+    return form("extend-form", job_id, "Extend this video", Field("prompt", "What happens next", prompt))

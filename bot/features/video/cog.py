@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -22,8 +22,8 @@ from bot.attachments import AttachmentInfo
 from bot.channels import ChannelError, Channels, DiscordDown, Unreachable, missing_permissions
 from bot.errors import UserFacingError
 from bot.features.approvals.store import ApprovalStore, Kind, approval_id
-from bot.features.video import texts
-from bot.features.video.buttons import remix_form
+from bot.features.video import choices, texts
+from bot.features.video.buttons import extend_form, remix_form
 from bot.features.video.replies import Replies
 from bot.funnel import Funnel
 from bot.guildconfig import GuildLimits
@@ -34,8 +34,12 @@ from bot.pipeline import RequestPipeline
 from bot.requests import Member, Origin, VideoRequest
 from bot.snapshot import Snapshots
 from bot.ui import Router
-from inference.contract import JobRecord, JobStatus, ModelId
+from inference.contract import LENGTHS, SHAPES, SMOOTH_FPS, JobRecord, JobStatus
+from inference.recipes import EXTEND_MODEL, recipe_for
 from inference.storage import BlobStore, StorageError
+
+#: the most takes one request may ask for
+MAX_TAKES = 4
 
 
 class VideoCog(commands.Cog, name="video"):
@@ -65,6 +69,8 @@ class VideoCog(commands.Cog, name="video"):
         router.on_click("remix", self.remix_pressed)
         router.on_click("delete", self.delete_pressed)
         router.on_submit("remix-form", self.remix_submitted)
+        router.on_click("extend", self.extend_pressed)
+        router.on_submit("extend-form", self.extend_submitted)
 
     # ------------------------------------------------------------------ commands
 
@@ -78,6 +84,10 @@ class VideoCog(commands.Cog, name="video"):
         model="Which model renders it (the ones running now)",
         enhance="Let AI write a richer prompt first: on, off, or review it before generating",
         smooth="Smoother motion: interpolate the clip to 16 or 24 frames a second (off: as rendered)",
+        length="How long: 10 s clips (where a running model makes them) take twice as long and count as two",
+        shape="The frame's shape (where a running model offers it): portrait, square, or your image's own",
+        takes="How many versions to make at once, each with its own seed (each counts as a video)",
+        extend="A job id: continue that clip from its last frame (the prompt says what happens next)",
     )
     async def video(
         self,
@@ -89,6 +99,10 @@ class VideoCog(commands.Cog, name="video"):
         model: str | None = None,
         enhance: Literal["on", "off", "review"] | None = None,
         smooth: Literal["off", "16 fps", "24 fps"] | None = None,
+        length: str | None = None,
+        shape: str | None = None,
+        takes: app_commands.Range[int, 1, MAX_TAKES] = 1,
+        extend: app_commands.Range[str, 6, 32] | None = None,
     ) -> None:
         """Make a short video from a prompt, or animate an image."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -104,8 +118,42 @@ class VideoCog(commands.Cog, name="video"):
             enhance=enhance,
             attachment=attachment,
             fps=_SMOOTH[smooth] if smooth is not None else None,
+            length=_length(length),
+            shape=_shape(shape),
+            takes=takes,
         )
+        if extend is not None:
+            if attachment is not None or request.shape is not None or model is not None:
+                raise UserFacingError(
+                    "Extend continues the clip from its last frame, in its shape, with the image-to-video "
+                    "model of its family: leave out the image, shape and model options.",
+                    reason="input",
+                )
+            source = await self.access.job(member, extend, JobAction.SEE)
+            request = replace(request, **await self._extension(source))
         await self.replies.outcome(interaction, await self.pipeline.run(request))
+
+    @video.autocomplete("length")
+    async def length_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        async def produce() -> list[app_commands.Choice[str]]:
+            member = self.access.in_guild(member_of(interaction))
+            served = (await self.snapshots.load(member.guild_id, member.user_id)).served
+            return choices.lengths(served, current)
+
+        return await self.funnel.choices(interaction, produce)
+
+    @video.autocomplete("shape")
+    async def shape_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        async def produce() -> list[app_commands.Choice[str]]:
+            member = self.access.in_guild(member_of(interaction))
+            served = (await self.snapshots.load(member.guild_id, member.user_id)).served
+            return choices.shapes(served, current)
+
+        return await self.funnel.choices(interaction, produce)
 
     @video.autocomplete("model")
     async def model_choices(
@@ -114,7 +162,7 @@ class VideoCog(commands.Cog, name="video"):
         async def produce() -> list[app_commands.Choice[str]]:
             member = self.access.in_guild(member_of(interaction))
             served = (await self.snapshots.load(member.guild_id, member.user_id)).served
-            return _model_choices(served, current)
+            return choices.models(served, current)
 
         return await self.funnel.choices(interaction, produce)
 
@@ -178,6 +226,28 @@ class VideoCog(commands.Cog, name="video"):
         request = await self._rerun(interaction, member, job, Origin.REMIX, prompt)
         await self.replies.outcome(interaction, await self.pipeline.run(request))
 
+    async def extend_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
+        """The form to continue a clip: the prompt of what happens next, the clip's own to start."""
+        job = await self.access.job(member_of(interaction), job_id, JobAction.SEE)
+        await self._extension(job)  # refused here, before the form, when it cannot be extended
+        await interaction.response.send_modal(
+            extend_form(job.id, job.spec.original_prompt or job.spec.prompt)
+        )
+
+    async def extend_submitted(
+        self, interaction: discord.Interaction, job_id: str, values: Mapping[str, str]
+    ) -> None:
+        """A continuation of the clip, for whoever submitted the form."""
+        member = member_of(interaction)
+        job = await self.access.job(member, job_id, JobAction.SEE)
+        prompt = values.get("prompt", "").strip()
+        if not prompt:
+            raise UserFacingError("The prompt is empty; write what happens next.", reason="input")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        request = await self._rerun(interaction, member, job, Origin.EXTEND, prompt)
+        request = replace(request, image_ref=None, length=None, shape=None, **await self._extension(job))
+        await self.replies.outcome(interaction, await self.pipeline.run(request))
+
     async def delete_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
         """Take the clip down and out of storage (its member or a moderator), once."""
         member = member_of(interaction)
@@ -223,6 +293,27 @@ class VideoCog(commands.Cog, name="video"):
             return f"Stopping `{job.id}`: it ends at its next step."
         return f"Job `{job.id}` had already {outcome}."
 
+    async def _extension(self, job: JobRecord) -> dict[str, Any]:
+        """The request fields that continue ``job``'s clip (its last frame, its model family's
+        image-to-video model, its frame rate).
+
+        Raises:
+            UserFacingError: the clip is not posted (or no longer stored), so it cannot be extended.
+        """
+        clip = job.clip()
+        notes = await self.jobs.notes(job.id)
+        if clip is None or notes.clip_state is not ClipState.POSTED:
+            raise UserFacingError(
+                f"Only a posted clip can be extended, and the clip of `{job.id}` is not: "
+                f"{texts.not_served_line(job, notes) if clip is not None else 'it was not made.'}",
+                reason="input",
+            )
+        model = EXTEND_MODEL[job.spec.model]
+        rendered_fps = recipe_for(model).fps
+        # the continuation is smoothed exactly as the clip was, so that the two join
+        fps = int(clip.fps) if clip.fps > rendered_fps and int(clip.fps) in SMOOTH_FPS else 0
+        return {"extend_of": job.id, "extend_ref": clip.clip_ref, "model": model.value, "fps": fps}
+
     async def _rerun(
         self, interaction: discord.Interaction, member: Member, job: JobRecord, origin: Origin, prompt: str
     ) -> VideoRequest:
@@ -239,6 +330,10 @@ class VideoCog(commands.Cog, name="video"):
             seed=secrets.randbelow(2**32),
             model=job.spec.model.value,
             fps=job.spec.fps,
+            length=job.spec.length,
+            shape=job.spec.shape,
+            extend_ref=job.spec.extend_ref,
+            extend_of=(await self.jobs.notes(job.id)).extends if job.spec.extend_ref else None,
             image_ref=job.spec.image_ref,
             flags=notes.flags,
             # a Re-roll of someone else's clip renders their words: refusing it is no strike
@@ -267,7 +362,7 @@ class VideoCog(commands.Cog, name="video"):
             return {
                 "content": f"The clip of `{job.id}` has expired from storage; re-roll it to make it again."
             }
-        kwargs: dict[str, Any] = {"embed": texts.clip_embed(job, clip), "content": note or None}
+        kwargs: dict[str, Any] = {"embed": texts.clip_embed(job, clip, notes), "content": note or None}
         name = f"{'SPOILER_' if spoiler else ''}reelbot-{job.id}.mp4"
         if len(data) <= interaction.filesize_limit:
             kwargs["file"] = discord.File(io.BytesIO(data), filename=name, spoiler=spoiler)
@@ -278,6 +373,30 @@ class VideoCog(commands.Cog, name="video"):
 
 #: ``/video smooth:`` choices -> the frame rate asked of the worker (0: as rendered)
 _SMOOTH = {"off": 0, "16 fps": 16, "24 fps": 24}
+
+
+def _length(value: str | None) -> int | None:
+    """``/video length:`` (a number of standard clips, as the autocomplete offers them)."""
+    if value is None:
+        return None
+    if value.strip() not in {str(n) for n in LENGTHS}:
+        raise UserFacingError(
+            f"`{value}` is not a length I know: pick one the length option offers (5 s or 10 s).",
+            reason="input",
+        )
+    return int(value)
+
+
+def _shape(value: str | None) -> str | None:
+    """``/video shape:`` (one of the shapes the autocomplete offers)."""
+    if value is None:
+        return None
+    if value.strip() not in SHAPES:
+        raise UserFacingError(
+            f"`{value}` is not a shape I know: pick landscape, portrait, square or the image's own.",
+            reason="input",
+        )
+    return value.strip()
 
 
 def _request(interaction: discord.Interaction, member: Member, origin: Origin, prompt: str) -> VideoRequest:
@@ -292,11 +411,3 @@ def _request(interaction: discord.Interaction, member: Member, origin: Origin, p
         missing_permissions=tuple(missing_permissions(interaction.app_permissions)),
         settled=origin is not Origin.VIDEO,
     )
-
-
-def _model_choices(served: Sequence[ModelId], current: str) -> list[app_commands.Choice[str]]:
-    return [
-        app_commands.Choice(name=f"{m} ({'image' if m.image_to_video else 'text'} to video)", value=m.value)
-        for m in served
-        if current.lower() in m.value
-    ][:25]

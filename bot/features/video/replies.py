@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -46,6 +47,14 @@ class Replies:
             ahead = queued.position.ahead
             place = " You are next." if ahead == 0 else f" {ahead} ahead of you."
         text = f"Queued `{job.id}` with `{job.spec.model}`.{place}"
+        if len(queued.jobs) > 1:
+            ids = ", ".join(f"`{j.id}`" for j in queued.jobs)
+            text = (
+                f"Queued {len(queued.jobs)} takes with `{job.spec.model}`: {ids}, each with its own seed. "
+                f"Each is posted when it is ready; keep the one you like.{place}"
+            )
+        if job.spec.extend_ref:
+            text += " It continues the clip from its last frame; the posted clip is the two joined."
         if queued.enhancement is not None:
             text += texts.enhancement_lines(queued.enhancement)
         # the member hears first: the status message waits its turn in the channel's rate limit
@@ -53,9 +62,19 @@ class Replies:
         await self._send(
             interaction, text, queued.preview, " This is the part of your image the video will show."
         )
-        note = await self.post_status(job.channel_id, queued, interaction.user)
+        note = await self.post_statuses(job.channel_id, queued, interaction.user)
         if note:
             await interaction.followup.send(note.strip(), ephemeral=True)
+
+    async def post_statuses(self, channel_id: str, queued: Queued, mention: Any, prefix: str = "") -> str:
+        """Post the status message of every take (one for a request of one); returns the first
+        note for the member about one that could not be posted."""
+        notes = []
+        for number, take in enumerate(queued.jobs, 1):
+            label = f"Take {number} of {len(queued.jobs)}: " if len(queued.jobs) > 1 else ""
+            one = replace(queued, job=take, position=queued.position if number == 1 else None)
+            notes.append(await self.post_status(channel_id, one, mention, prefix + label))
+        return next((n for n in notes if n), "")
 
     async def post_status(self, channel_id: str, queued: Queued, mention: Any, prefix: str = "") -> str:
         """Post the job's status message (with Cancel) and record it; returns a note for the

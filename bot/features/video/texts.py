@@ -102,9 +102,10 @@ def enhancement_lines(enhancement: Enhancement) -> str:
     return f"\n**Enhanced prompt**{shortened}:\n> {clip_text(enhancement.prompt, 1500)}"
 
 
-def clip_embed(job: JobRecord, clip: ClipResult) -> discord.Embed:
-    """The card under a finished clip: what was used, so Re-roll can repeat it: prompt, model, seed,
-    length (frames and fps), size and shape, render time, job id."""
+def clip_embed(job: JobRecord, clip: ClipResult, notes: JobNotes | None = None) -> discord.Embed:
+    """The card under a finished clip: what was used, so Re-roll and Extend can repeat it: prompt,
+    model, seed, length (frames and fps, smoothed or not), size and shape, which take, which clip
+    it extends, render time, job id."""
     embed = discord.Embed(description=clip_text(clip.prompt or job.spec.prompt, 4000), colour=_EMBED_COLOUR)
     if job.spec.original_prompt and job.spec.original_prompt != clip.prompt:
         embed.title = "Enhanced prompt"
@@ -115,6 +116,13 @@ def clip_embed(job: JobRecord, clip: ClipResult) -> discord.Embed:
     embed.add_field(name="Length", value=f"{seconds:.1f} s ({clip.frames} frames at {clip.fps:g} fps)")
     shape = "portrait" if clip.height > clip.width else "square" if clip.height == clip.width else "landscape"
     embed.add_field(name="Size", value=f"{clip.width}x{clip.height} ({shape})")
+    if job.spec.fps:
+        embed.add_field(name="Motion", value=f"smoothed to {job.spec.fps} fps")
+    if notes is not None and notes.take:
+        number, _, total = notes.take.partition("/")
+        embed.add_field(name="Take", value=f"{number} of {total}")
+    if notes is not None and notes.extends:
+        embed.add_field(name="Extends", value=f"`{notes.extends}` (joined: this clip includes it)")
     embed.add_field(name="Render time", value=f"{clip.render_seconds:.0f} s")
     if clip.prompt_shortened:
         embed.add_field(name="Note", value="The prompt was shortened to fit the model.", inline=False)
