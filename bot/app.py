@@ -19,9 +19,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.funnel import Funnel
+from bot.languages import Languages
 from bot.observability import BotMetrics, Observer
 from bot.settings import BotSettings
 from bot.supervisor import Supervisor
+from bot.translator import CommandTranslator
 from bot.ui import Component, Router
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ class ReelBot(commands.Bot):
         self.supervisor = Supervisor()
         self.observer: Observer | None = None
         self.features: list[commands.Cog] = []
+        #: the languages of each interaction (set by the composition root)
+        self.languages: Languages | None = None
         #: called when the bot closes (sessions, clients), each on its own
         self.closers: list[Callable[[], Awaitable[None]]] = []
 
@@ -73,6 +77,7 @@ class ReelBot(commands.Bot):
         for feature in self.features:
             await self.add_cog(feature)
         self.add_dynamic_items(Component)
+        await self.tree.set_translator(CommandTranslator())
         await self.sync_commands()
         if self.observer is not None:
             await self.observer.start()
@@ -117,8 +122,12 @@ class ReelBot(commands.Bot):
         log.info("connected to Discord as %s in %d guilds", self.user, len(self.guilds))
 
     async def _first_time(self, interaction: discord.Interaction) -> bool:
-        """Commands and autocompletes delivered twice are answered once."""
-        return self.router.seen.first_time(interaction.id)
+        """Commands and autocompletes delivered twice are answered once, in the member's language."""
+        if not self.router.seen.first_time(interaction.id):
+            return False
+        if self.languages is not None:
+            await self.languages.enter(interaction)
+        return True
 
     async def _command_failed(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

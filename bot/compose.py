@@ -35,8 +35,10 @@ from bot.features.settings.cog import SettingsCog
 from bot.features.video.cog import VideoCog
 from bot.features.video.replies import Replies
 from bot.funnel import Funnel
+from bot.guildconfig import GuildConfigStore
 from bot.inputs import InputJanitor
 from bot.jobs import JobBook
+from bot.languages import Languages
 from bot.limits import LimitsService
 from bot.moderation import Guardrail, Moderation
 from bot.notices import AdminNotices
@@ -77,6 +79,7 @@ class Parts:
     notices: AdminNotices
     audit: AuditLog
     inputs: InputJanitor
+    languages: Languages
 
 
 def compose(
@@ -107,6 +110,8 @@ def compose(
     metrics = BotMetrics()
     router = Router(Funnel(metrics, appeal_view))
     bot = ReelBot(settings, metrics=metrics, funnel=router.funnel, router=router, **client_options)
+    languages = Languages(GuildConfigStore(redis, keys), lambda guild_id: _discord_locale(bot, guild_id))
+    router.languages = bot.languages = languages
     channels = Channels(bot, metrics)
     audit = AuditLog(redis, keys)
     notices = AdminNotices(redis, keys, channels, audit)
@@ -213,8 +218,15 @@ def compose(
         notices=notices,
         audit=audit,
         inputs=inputs,
+        languages=languages,
     )
     return bot
+
+
+def _discord_locale(bot: ReelBot, guild_id: str) -> object | None:
+    """A server's preferred locale as Discord last said it (the guild cache), if the bot knows it."""
+    guild = bot.get_guild(int(guild_id)) if guild_id.isdigit() else None
+    return guild.preferred_locale if guild is not None else None
 
 
 async def reap_forever(queue: JobQueue, inputs: InputJanitor) -> None:

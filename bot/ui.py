@@ -19,11 +19,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
 from bot.funnel import Funnel
+
+if TYPE_CHECKING:
+    from bot.languages import Languages
 
 CUSTOM_ID = re.compile(r"reelbot:(?P<action>[a-z][a-z-]{1,30}):(?P<target>[0-9a-z]{6,33})")
 
@@ -135,8 +138,10 @@ class SeenInteractions:
 class Router:
     """Which handler answers each button and form action; every answer goes through the funnel."""
 
-    def __init__(self, funnel: Funnel) -> None:
+    def __init__(self, funnel: Funnel, languages: Languages | None = None) -> None:
         self.funnel = funnel
+        #: sets each click's and form's languages (the member's, the server's) before it is answered
+        self.languages = languages
         self.buttons: dict[str, ClickHandler] = {}
         self.forms: dict[str, SubmitHandler] = {}
         self.seen = SeenInteractions()
@@ -154,6 +159,8 @@ class Router:
     async def click(self, interaction: discord.Interaction, action: str, target: str) -> None:
         if not self.seen.first_time(interaction.id):
             return  # the same click delivered again: answered already
+        if self.languages is not None:
+            await self.languages.enter(interaction)
         handler = self.buttons.get(action)
         if handler is None:
             await self.funnel.reply(
@@ -170,6 +177,8 @@ class Router:
             return False
         if not self.seen.first_time(interaction.id):
             return True  # the same submission delivered again: answered already
+        if self.languages is not None:
+            await self.languages.enter(interaction)
         handler = self.forms.get(match["action"])
         if handler is None:
             await self.funnel.reply(interaction, "This form no longer does anything; run the command again.")

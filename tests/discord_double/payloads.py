@@ -122,7 +122,7 @@ def guild_payload(world: World, guild: Guild, *, gateway: bool) -> dict[str, Any
         "premium_tier": guild.premium_tier,
         "premium_subscription_count": (0, 2, 7, 14)[min(guild.premium_tier, 3)],
         "premium_progress_bar_enabled": False,
-        "preferred_locale": "en-US",
+        "preferred_locale": guild.locale,
         "features": [],
         "roles": [role_payload(r) for r in guild.roles.values()],
         "emojis": [],

@@ -197,9 +197,20 @@ class DiscordDouble:
             (Fault(method.upper(), path_pattern, 0, 1, 0.0, None, False), with_files, callback)
         )
 
-    def add_member(self, guild_id: int, name: str = "member", *, moderator: bool = False) -> int:
-        """Create a user in a guild; ``moderator`` gives them a role with MANAGE_MESSAGES."""
-        return self.world.add_member(guild_id, name, moderator).user_id
+    def add_member(
+        self, guild_id: int, name: str = "member", *, moderator: bool = False, locale: str = "en-US"
+    ) -> int:
+        """Create a user in a guild; ``moderator`` gives them a role with MANAGE_MESSAGES; ``locale``
+        is their Discord client's language."""
+        member = self.world.add_member(guild_id, name, moderator)
+        member.locale = locale
+        return member.user_id
+
+    def set_locale(self, user_id: int, locale: str, guild_id: int | None = None) -> None:
+        """Change a member's client language (every guild they are in, or one)."""
+        for guild in self.world.guilds.values():
+            if (guild_id is None or guild.id == guild_id) and user_id in guild.members:
+                guild.members[user_id].locale = locale
 
     def add_role(self, guild_id: int, name: str, *, permissions: int = 0) -> int:
         """Create a role; ``permissions`` is the bit set (``MANAGE_GUILD``, ``MANAGE_MESSAGES``, ...)."""

@@ -116,6 +116,8 @@ class Member:
     role_ids: list[int]
     joined_at: float
     bot: bool = False
+    #: the language of the member's Discord client (sent as each interaction's ``locale``)
+    locale: str = "en-US"
 
 
 @dataclass
@@ -130,6 +132,8 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
+    #: the community's language in Discord's server settings (``preferred_locale``)
+    locale: str = "en-US"
 
 
 @dataclass
