@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.errors import NotAllowed
+from bot.i18n import N_, _
 from bot.modconfig import ModerationConfig, ModerationStore
 from bot.requests import Member
 from bot.snapshot import is_moderator
@@ -49,7 +50,9 @@ def member_of(interaction: discord.Interaction) -> Member:
 
 def unknown_job(job_id: str) -> str:
     """What a member is told about a job id that is not one of their guild's (or not at all)."""
-    return f"I know no job `{job_id.strip()[:32]}` in this server; finished jobs are kept for 7 days."
+    return _(
+        "I know no job `{job}` in this server; finished jobs are kept for 7 days.", job=job_id.strip()[:32]
+    )
 
 
 class JobAction(StrEnum):
@@ -101,7 +104,11 @@ class AccessPolicy:
         if action is JobAction.SEE or job.user_id == member.user_id:
             return job
         if not await self.is_moderator(member):
-            raise NotAllowed(f"Only the member who asked for this video, or a moderator, can {action} it.")
+            if action is JobAction.DELETE:
+                raise NotAllowed(
+                    _("Only the member who asked for this video, or a moderator, can delete it.")
+                )
+            raise NotAllowed(_("Only the member who asked for this video, or a moderator, can cancel it."))
         return job
 
     async def approval(self, member: Member, approval_id: str) -> Pending:
@@ -112,10 +119,10 @@ class AccessPolicy:
         """
         pending = await self.approvals.get(approval_id)
         if pending is None or pending.guild_id != member.guild_id:
-            raise NotAllowed("This approval has expired or is not from this server.")
+            raise NotAllowed(_("This approval has expired or is not from this server."))
         if not await self.is_moderator(member):
             raise NotAllowed(
-                "Deciding approvals needs the Manage Messages permission or this server's moderator role."
+                _("Deciding approvals needs the Manage Messages permission or this server's moderator role.")
             )
         return pending
 
@@ -127,7 +134,7 @@ class AccessPolicy:
         """
         pending = await self.approvals.get(approval_id)
         if pending is None or pending.guild_id != member.guild_id or pending.user_id != member.user_id:
-            raise NotAllowed("There is no refusal of yours to appeal here.")
+            raise NotAllowed(_("There is no refusal of yours to appeal here."))
         return pending
 
     async def draft(self, member: Member, draft_id: str) -> Draft:
@@ -138,30 +145,41 @@ class AccessPolicy:
         """
         draft = await self.drafts.get(draft_id)
         if draft is None or draft.guild_id != member.guild_id:
-            raise NotAllowed(DRAFT_GONE)
+            raise NotAllowed(_(DRAFT_GONE))
         if draft.user_id != member.user_id:
-            raise NotAllowed("Only the member who asked for this video can decide on its prompt.")
+            raise NotAllowed(_("Only the member who asked for this video can decide on its prompt."))
         return draft
 
     async def moderator(self, member: Member, doing: str) -> None:
         """Raise unless ``member`` moderates their guild now; ``doing`` names what needs it."""
         if not await self.is_moderator(member):
-            raise NotAllowed(f"{doing} needs the Manage Messages permission or this server's moderator role.")
+            if doing in _NEEDS_MODERATOR:
+                raise NotAllowed(_(_NEEDS_MODERATOR[doing]))
+            raise NotAllowed(
+                _(
+                    "{doing} needs the Manage Messages permission or this server's moderator role.",
+                    doing=doing,
+                )
+            )
 
     def server_admin(self, member: Member, doing: str = "Changing Reelbot's settings") -> None:
         """Raise unless ``member`` has Manage Server."""
         if not member.manages_server:
-            raise NotAllowed(f"{doing} needs the Manage Server permission.")
+            if doing in _NEEDS_MANAGER:
+                raise NotAllowed(_(_NEEDS_MANAGER[doing]))
+            raise NotAllowed(_("{doing} needs the Manage Server permission.", doing=doing))
 
     def operator(self, member: Member) -> None:
         """Raise unless ``member`` is one of the deployment's operators (REELBOT_OPERATOR_IDS)."""
         if not self.operator_ids:
             raise NotAllowed(
-                "No operators are set up for this Reelbot: its host lists their Discord user ids in "
-                "REELBOT_OPERATOR_IDS."
+                _(
+                    "No operators are set up for this Reelbot: its host lists their Discord user ids in "
+                    "REELBOT_OPERATOR_IDS."
+                )
             )
         if member.user_id not in self.operator_ids:
-            raise NotAllowed("Pausing, resuming and draining the queue is for this Reelbot's operators.")
+            raise NotAllowed(_("Pausing, resuming and draining the queue is for this Reelbot's operators."))
 
     def admin_or_operator(self, member: Member, doing: str) -> None:
         """Raise unless ``member`` has Manage Server here or operates the deployment."""
@@ -174,15 +192,29 @@ class AccessPolicy:
         self.in_guild(member)
         if subject_id != member.user_id and not await self.is_moderator(member):
             raise NotAllowed(
-                "You can list your own videos with /history; other members' need the Manage Messages "
-                "permission or this server's moderator role."
+                _(
+                    "You can list your own videos with /history; other members' need the Manage Messages "
+                    "permission or this server's moderator role."
+                )
             )
 
     def in_guild(self, member: Member) -> Member:
         """Any member of a guild (commands that act only on the member's own things)."""
         if not member.guild_id:
-            raise NotAllowed("Reelbot works inside a server, not in direct messages.")
+            raise NotAllowed(_("Reelbot works inside a server, not in direct messages."))
         return member
 
 
-DRAFT_GONE = "This prompt draft has expired or was already used. Run /video again to make a new one."
+DRAFT_GONE = N_("This prompt draft has expired or was already used. Run /video again to make a new one.")
+
+#: the whole sentence for each thing the callers ask a permission for (``doing``), so that it
+#: translates as one; a ``doing`` not listed here is put into the general sentence as it is
+_NEEDS_MODERATOR = {
+    "Blocking members": N_(
+        "Blocking members needs the Manage Messages permission or this server's moderator role."
+    ),
+}
+_NEEDS_MANAGER = {
+    "Changing Reelbot's settings": N_("Changing Reelbot's settings needs the Manage Server permission."),
+    "/status": N_("/status needs the Manage Server permission."),
+}

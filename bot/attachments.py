@@ -14,6 +14,7 @@ so an :class:`ImageFetcher` runs at most ``max_decodes`` of them at once.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import math
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from bot.i18n import _
 from bot.origins import origin_of, parse_origin
 from inference.images import ImageRejected, decode_to_frame, encode_png, fit_to_frame
 
@@ -109,7 +111,12 @@ async def fetch_image(
     url = _allowed_url(attachment, allowed_origins, send)
     if attachment.size > max_bytes:
         raise AttachmentRejected(
-            f"Your file is {_mib_up(attachment.size)} MiB, over the {_mib_down(max_bytes)} MiB limit; {send}."
+            _(
+                "Your file is {size} MiB, over the {limit} MiB limit; {send}.",
+                size=_mib_up(attachment.size),
+                limit=_mib_down(max_bytes),
+                send=send,
+            )
         )
     data = await _download(session, url, max_bytes, send)
     if decode_slots is None:
@@ -154,11 +161,13 @@ async def _in_slot(slots: asyncio.Semaphore, work: Callable[[], AcceptedImage]) 
     """``work()`` on a thread while holding one of ``slots``, until the thread ends.
 
     A thread cannot be cancelled: if the caller is (the member's request timed out, the bot
-    stops), the slot stays taken until the thread finishes, so the bound holds.
+    stops), the slot stays taken until the thread finishes, so the bound holds. The thread runs
+    in the caller's context, so its refusals are in the member's language.
     """
     await slots.acquire()
     try:
-        future = asyncio.get_running_loop().run_in_executor(None, work)
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(None, context.run, work)
     except BaseException:
         slots.release()
         raise
@@ -191,8 +200,11 @@ def _allowed_url(attachment: AttachmentInfo, allowed_origins: Sequence[str], sen
             allowed_origins,
         )
         raise AttachmentRejected(
-            f"That attachment does not come from Discord's CDN, so Reelbot will not fetch it; "
-            f"upload the image itself with the command: {send}."
+            _(
+                "That attachment does not come from Discord's CDN, so Reelbot will not fetch it; "
+                "upload the image itself with the command: {send}.",
+                send=send,
+            )
         )
     return url
 
@@ -211,13 +223,20 @@ async def _download(session: aiohttp.ClientSession, url: URL, max_bytes: int, se
             if 300 <= response.status < 400:
                 log.warning("refused attachment %.200s: it redirects (HTTP %d)", url, response.status)
                 raise AttachmentRejected(
-                    f"Your attachment's link redirects elsewhere (HTTP {response.status}), which Reelbot "
-                    f"does not follow; upload the image itself with the command: {send}."
+                    _(
+                        "Your attachment's link redirects elsewhere (HTTP {status}), which Reelbot "
+                        "does not follow; upload the image itself with the command: {send}.",
+                        status=response.status,
+                        send=send,
+                    )
                 )
             if response.status != 200:
                 raise AttachmentRejected(
-                    f"Downloading your image from Discord failed (HTTP {response.status}); "
-                    "try again in a minute, or upload it again."
+                    _(
+                        "Downloading your image from Discord failed (HTTP {status}); "
+                        "try again in a minute, or upload it again.",
+                        status=response.status,
+                    )
                 )
             if response.content_length is not None and response.content_length > max_bytes:
                 response.close()
@@ -230,14 +249,19 @@ async def _download(session: aiohttp.ClientSession, url: URL, max_bytes: int, se
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.info("attachment download from %.200s failed: %r", url, exc)
         raise AttachmentRejected(
-            f"Downloading your image from Discord failed or took over {DOWNLOAD_TIMEOUT_SECONDS:.0f} s; "
-            "try again in a minute, or upload it again."
+            _(
+                "Downloading your image from Discord failed or took over {seconds:.0f} s; "
+                "try again in a minute, or upload it again.",
+                seconds=DOWNLOAD_TIMEOUT_SECONDS,
+            )
         ) from None
     return bytes(body)
 
 
 def _too_big(max_bytes: int, send: str) -> AttachmentRejected:
-    return AttachmentRejected(f"Your file is over the {_mib_down(max_bytes)} MiB limit; {send}.")
+    return AttachmentRejected(
+        _("Your file is over the {limit} MiB limit; {send}.", limit=_mib_down(max_bytes), send=send)
+    )
 
 
 # -------------------------------------------------------------------- the image itself
@@ -252,14 +276,25 @@ def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) ->
     declared = _header_size(fmt, data)
     # Pillow's own bomb check fires only above ~89 Mpx and says nothing of the size: check first
     if declared is not None and declared[0] * declared[1] > max_pixels:
-        raise AttachmentRejected(f"Your image is {declared[0]}x{declared[1]} pixels; {send}.")
+        raise AttachmentRejected(
+            _(
+                "Your image is {width}x{height} pixels; {send}.",
+                width=declared[0],
+                height=declared[1],
+                send=send,
+            )
+        )
     try:
         frame = decode_to_frame(data, aspect_w, aspect_h, max_pixels=max_pixels)
     except ImageRejected as exc:
         log.info("attachment that looks like %s did not decode: %s", fmt, exc)
         raise AttachmentRejected(
-            f"Your file looks like a {fmt} image but could not be read (it may be damaged or cut short); "
-            f"{send}."
+            _(
+                "Your file looks like a {format} image but could not be read (it may be damaged or cut "
+                "short); {send}.",
+                format=fmt,
+                send=send,
+            )
         ) from None
     preview_w = min(PREVIEW_MAX_WIDTH, aspect_w)
     preview_h = max(1, round(preview_w * aspect_h / aspect_w))
@@ -281,22 +316,33 @@ def _sniff(data: bytes, send: str) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
     if data[:6] in (b"GIF87a", b"GIF89a"):
-        raise AttachmentRejected(f"GIFs are not supported (Reelbot animates one still picture); {send}.")
+        raise AttachmentRejected(
+            _("GIFs are not supported (Reelbot animates one still picture); {send}.", send=send)
+        )
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"<") and b"<svg" in head:
-        raise AttachmentRejected(f"SVG drawings are not supported; export it as a PNG and {send}.")
+        raise AttachmentRejected(
+            _("SVG drawings are not supported; export it as a PNG and {send}.", send=send)
+        )
     if data[4:8] == b"ftyp":
         if data[8:12] in _HEIF_BRANDS:
             raise AttachmentRejected(
-                "HEIC and AVIF photos are not supported (iPhones save HEIC by default: share the photo "
-                f"as JPEG, or take a screenshot); {send}."
+                _(
+                    "HEIC and AVIF photos are not supported (iPhones save HEIC by default: share the photo "
+                    "as JPEG, or take a screenshot); {send}.",
+                    send=send,
+                )
             )
-        raise AttachmentRejected(f"Videos are not supported as the starting picture; {send}.")
+        raise AttachmentRejected(_("Videos are not supported as the starting picture; {send}.", send=send))
     for magic, name in ((b"%PDF-", "PDF"), (b"BM", "BMP"), (b"II*\0", "TIFF"), (b"MM\0*", "TIFF")):
         if data.startswith(magic):
-            raise AttachmentRejected(f"{name} files are not supported; {send}.")
+            raise AttachmentRejected(_("{format} files are not supported; {send}.", format=name, send=send))
     raise AttachmentRejected(
-        f"That file is not an image Reelbot can read (whatever its name says, its contents are not); {send}."
+        _(
+            "That file is not an image Reelbot can read (whatever its name says, its contents are not); "
+            "{send}.",
+            send=send,
+        )
     )
 
 
@@ -351,8 +397,13 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _send_instead(max_bytes: int, max_pixels: int) -> str:
+    """What to send instead: a clause of its own, after a semicolon, in every refusal."""
     side = math.isqrt(max_pixels)
-    return f"send a PNG, JPEG or WEBP under {_mib_down(max_bytes)} MiB and at most {side}x{side} pixels"
+    return _(
+        "send a PNG, JPEG or WEBP under {limit} MiB and at most {side}x{side} pixels",
+        limit=_mib_down(max_bytes),
+        side=side,
+    )
 
 
 def _mib_up(size: int) -> str:

@@ -19,16 +19,18 @@ from typing import Any
 import aiohttp
 import discord
 
+from bot.i18n import N_, _
 from bot.observability import BotMetrics
 
 log = logging.getLogger(__name__)
 
 #: what the bot needs in a channel to post status messages and clips, as Discord names it
+#: (in English: translated with ``_()`` where it is shown, as Discord names it in that language)
 REQUIRED_PERMISSIONS = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "attach_files": "Attach Files",
-    "embed_links": "Embed Links",
+    "view_channel": N_("View Channel"),
+    "send_messages": N_("Send Messages"),
+    "attach_files": N_("Attach Files"),
+    "embed_links": N_("Embed Links"),
 }
 
 
@@ -72,9 +74,11 @@ class Channels:
         try:
             return await self.client.fetch_channel(int(channel_id))
         except (discord.NotFound, discord.Forbidden) as exc:
-            raise Unreachable(channel_id, f"gone or hidden from the bot ({exc.status})") from exc
+            raise Unreachable(
+                channel_id, _("gone or hidden from the bot ({status})", status=exc.status)
+            ) from exc
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            raise DiscordDown(channel_id, f"cannot look it up: {exc}") from exc
+            raise DiscordDown(channel_id, _("cannot look it up: {error}", error=exc)) from exc
 
     def bot_permissions(self, channel: Any) -> discord.Permissions | None:
         """What the bot may do in ``channel``, from the cache (None when Discord did not say)."""
@@ -132,11 +136,14 @@ class Channels:
             if exc.status in (403, 404):
                 return Unreachable(channel_id, f"{exc.status} {exc.text or 'Missing Permissions'}")
             if exc.status >= 500 or exc.status == 429:
-                return DiscordDown(channel_id, f"Discord answered {exc.status}")
-            return Unreachable(channel_id, f"Discord refused the message ({exc.status}: {exc.text})")
+                return DiscordDown(channel_id, _("Discord answered {status}", status=exc.status))
+            return Unreachable(
+                channel_id,
+                _("Discord refused the message ({status}: {text})", status=exc.status, text=exc.text),
+            )
         if isinstance(exc, discord.RateLimited):
             self.metrics.discord_errors.labels("429").inc()
-            return DiscordDown(channel_id, f"rate-limited for {exc.retry_after:.0f} s")
+            return DiscordDown(channel_id, _("rate-limited for {seconds:.0f} s", seconds=exc.retry_after))
         if isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
-            return DiscordDown(channel_id, f"Discord could not be reached: {exc}")
+            return DiscordDown(channel_id, _("Discord could not be reached: {error}", error=exc))
         return exc

@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 
 from bot import prompt_budget
 from bot.bedrock import BedrockClient, BedrockError, ClientOptions
+from bot.i18n import N_, _
 from inference.contract import Keys
 
 log = logging.getLogger(__name__)
@@ -178,13 +179,13 @@ class Enhancement:
 
 #: what the member is told when enhancement falls back, by BedrockError kind
 FALLBACK_NOTES = {
-    "unavailable": "Prompt enhancement is unavailable on this bot right now, so I used your words.",
-    "busy": "The prompt enhancer is busy right now, so I used your words.",
-    "timeout": "The prompt enhancer did not answer in time, so I used your words.",
-    "rejected": "The prompt enhancer could not take this request, so I used your words.",
-    "malformed": "The prompt enhancer gave an unusable answer, so I used your words.",
+    "unavailable": N_("Prompt enhancement is unavailable on this bot right now, so I used your words."),
+    "busy": N_("The prompt enhancer is busy right now, so I used your words."),
+    "timeout": N_("The prompt enhancer did not answer in time, so I used your words."),
+    "rejected": N_("The prompt enhancer could not take this request, so I used your words."),
+    "malformed": N_("The prompt enhancer gave an unusable answer, so I used your words."),
 }
-NOT_SET_UP = "Prompt enhancement is not set up on this bot, so I used your words."
+NOT_SET_UP = N_("Prompt enhancement is not set up on this bot, so I used your words.")
 
 
 class Enhancer:
@@ -235,7 +236,7 @@ class Enhancer:
         prompt = prompt.strip()
         plain = Enhancement(prompt, prompt, enhanced=False)
         if self.client is None:
-            return replace(plain, note=NOT_SET_UP)
+            return replace(plain, note=_(NOT_SET_UP))
         cache_key = self.keys.enhance_cache(self.digest(prompt, image_png, max_tokens))
         cached = await self.redis.get(cache_key)
         if cached is not None:
@@ -243,9 +244,11 @@ class Enhancer:
             return Enhancement(prompt, data["prompt"], True, cached=True, shortened=data["shortened"])
         wait = await self._spend_allowance(guild_id, user_id)
         if wait is not None:
-            note = (
-                f"You have used your {self.settings.rate} prompt enhancements for now (more <t:{wait}:R>), "
-                "so I used your words."
+            note = _(
+                "You have used your {rate} prompt enhancements for now (more <t:{wait}:R>), "
+                "so I used your words.",
+                rate=self.settings.rate,
+                wait=wait,
             )
             return replace(plain, note=note)
         started = time.perf_counter()
@@ -253,7 +256,7 @@ class Enhancer:
             text, shortened = await self._ask(self.client, prompt, image_png, max_tokens)
         except BedrockError as exc:
             log.warning("prompt enhancement failed for member %s in %s: %s", user_id, guild_id, exc)
-            return replace(plain, note=FALLBACK_NOTES[exc.kind])
+            return replace(plain, note=_(FALLBACK_NOTES[exc.kind]))
         log.info(
             "enhanced a prompt for member %s in %s in %.2f s (%d -> %d characters%s)",
             user_id,
@@ -284,7 +287,7 @@ class Enhancer:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, period + 60)
-            used, _ = await pipe.execute()
+            used = (await pipe.execute())[0]
         return None if int(used) <= self.settings.rate else (window + 1) * period
 
     async def _ask(

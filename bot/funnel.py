@@ -20,11 +20,12 @@ from discord import app_commands
 from redis.exceptions import RedisError
 
 from bot.errors import UserFacingError
+from bot.i18n import N_, _
 from bot.observability import BotMetrics
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = (
+UNREACHABLE = N_(
     "Reelbot cannot reach its database right now, so nothing was done; what you had queued is "
     "safe. Please try again in a minute."
 )
@@ -57,18 +58,19 @@ class Funnel:
             if cause.appeal_id and self.appeal_view is not None:
                 extra["view"] = self.appeal_view(cause.appeal_id)
         elif isinstance(cause, app_commands.NoPrivateMessage):
-            text = "Reelbot works inside a server, not in direct messages."
+            text = _("Reelbot works inside a server, not in direct messages.")
         elif isinstance(cause, app_commands.CheckFailure | app_commands.TransformerError):
-            text = str(cause) or "This command cannot be used here."
+            text = str(cause) or _("This command cannot be used here.")
         elif isinstance(cause, RedisError):
             # Redis down, frozen or partitioned: the client gave up after its timeouts and retries
             log.warning("an interaction failed because Redis cannot be reached: %s", cause)
             self.metrics.refusals.labels("redis").inc()
-            text = UNREACHABLE
+            text = _(UNREACHABLE)
         else:
             reference = self.log_bug(interaction, cause)
-            text = (
-                f"Something went wrong on our side (reference `{reference}`). Please try again in a moment."
+            text = _(
+                "Something went wrong on our side (reference `{reference}`). Please try again in a moment.",
+                reference=reference,
             )
         await self.reply(interaction, text, **extra)
 
@@ -110,8 +112,12 @@ class Funnel:
         except UserFacingError as exc:
             return [app_commands.Choice(name=str(exc)[:100], value="-")]
         except RedisError:
-            return [app_commands.Choice(name="The list is not available right now; type a value", value="-")]
+            name = _("The list is not available right now; type a value")
+            return [app_commands.Choice(name=name, value="-")]
         except Exception as exc:
             reference = self.log_bug(interaction, exc)
-            name = f"Could not list the choices (reference {reference}); type a value or try again"
+            name = _(
+                "Could not list the choices (reference {reference}); type a value or try again",
+                reference=reference,
+            )
             return [app_commands.Choice(name=name[:100], value="-")]

@@ -24,6 +24,7 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from bot.bedrock import BedrockClient, BedrockError
+from bot.i18n import _
 from bot.modconfig import DEFAULT_BLOCK, DEFAULT_REVIEW, Approval, ModerationConfig, ModerationStore
 from bot.screening import ALLOWED, Action, Stage, Verdict
 from bot.wordfilter import Severity, WordList
@@ -84,12 +85,14 @@ class Moderation:
         words = self.words.for_guild(config.words_block, config.words_review, config.words_allow)
         match = words.check(text)
         if match is not None and match.severity is Severity.BLOCK:
-            return Verdict(Action.BLOCK, f"it contains “{match.entry}”, which this server does not allow")
+            return Verdict(
+                Action.BLOCK, _("it contains “{word}”, which this server does not allow", word=match.entry)
+            )
         blocked = await self._guardrail(text)
         if blocked:
-            return Verdict(Action.BLOCK, f"Bedrock Guardrails found {', '.join(blocked)}")
+            return Verdict(Action.BLOCK, _("Bedrock Guardrails found {found}", found=", ".join(blocked)))
         if match is not None:
-            return Verdict(Action.REVIEW, f"it contains “{match.entry}”")
+            return Verdict(Action.REVIEW, _("it contains “{word}”", word=match.entry))
         return ALLOWED
 
     async def _guardrail(self, text: str) -> list[str]:
@@ -108,7 +111,7 @@ class Moderation:
     async def check_image(self, png: bytes, config: ModerationConfig, age_restricted: bool) -> Verdict:
         """The verdict on an attached image (already checked and re-encoded as PNG)."""
         if self.classifier is None:
-            return Verdict(Action.REVIEW, "the image filter is not installed on this bot")
+            return Verdict(Action.REVIEW, _("the image filter is not installed on this bot"))
         classifier = self.classifier
 
         def score() -> float:
@@ -122,7 +125,7 @@ class Moderation:
     def check_clip(clip: ClipResult | None, config: ModerationConfig, age_restricted: bool) -> Verdict:
         """The verdict on a finished clip, from the scores the worker measured."""
         if clip is None or clip.nsfw is None:
-            return Verdict(Action.REVIEW, "the worker did not check this clip (its output filter is off)")
+            return Verdict(Action.REVIEW, _("the worker did not check this clip (its output filter is off)"))
         value = clip.nsfw.max
         return _verdict(decide(value, config.thresholds(age_restricted)), value, "clip")
 
@@ -139,8 +142,8 @@ class Moderation:
         if verdict.flagged:
             return verdict.reason
         if mode is Approval.EVERY:
-            return f"every {what} is reviewed here"
-        return "your requests are reviewed for a while after several were refused"
+            return _("every clip is reviewed here") if what == "clip" else _("every request is reviewed here")
+        return _("your requests are reviewed for a while after several were refused")
 
     # --------------------------------------------------------------- escalation
 
@@ -174,8 +177,17 @@ def standing_from(strikes: list[float], now: float) -> Standing:
 
 
 def _verdict(decision: Decision, score: float, what: str) -> Verdict:
+    clip = what == "clip"  # else the image
     if decision is Decision.BLOCK:
-        return Verdict(Action.BLOCK, f"the content filter rated the {what} explicit ({score:.0%})")
+        if clip:
+            return Verdict(
+                Action.BLOCK, _("the content filter rated the clip explicit ({score:.0%})", score=score)
+            )
+        return Verdict(
+            Action.BLOCK, _("the content filter rated the image explicit ({score:.0%})", score=score)
+        )
     if decision is Decision.REVIEW:
-        return Verdict(Action.REVIEW, f"the content filter flagged the {what} ({score:.0%})")
+        if clip:
+            return Verdict(Action.REVIEW, _("the content filter flagged the clip ({score:.0%})", score=score))
+        return Verdict(Action.REVIEW, _("the content filter flagged the image ({score:.0%})", score=score))
     return ALLOWED

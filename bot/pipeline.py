@@ -38,6 +38,7 @@ from bot.features.approvals.store import KEEP_SECONDS
 from bot.features.drafts.store import DRAFT_SECONDS, Draft, DraftStore
 from bot.fmt import relative
 from bot.guildconfig import MemberPolicy
+from bot.i18n import N_, _
 from bot.inputs import APPEAL_WINDOW_SECONDS, InputJanitor
 from bot.jobs import JobBook
 from bot.limits import LimitsService
@@ -54,7 +55,7 @@ from inference.storage import BlobStore, StorageError
 
 log = logging.getLogger(__name__)
 
-FILTERED_ENHANCEMENT = "The enhanced prompt did not pass this server's filter, so I used your words."
+FILTERED_ENHANCEMENT = N_("The enhanced prompt did not pass this server's filter, so I used your words.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,31 +141,46 @@ class RequestPipeline:
     def _check_open(snap: Snapshot) -> None:
         state = snap.maintenance
         if state:
-            reason = f": {state['reason']}" if state.get("reason") else "."
-            raise Refused(
-                f"Reelbot is not taking new videos right now; its queue is under maintenance{reason} "
-                "Nothing was queued; please try again later.",
-                reason="maintenance",
-            )
+            if state.get("reason"):
+                text = _(
+                    "Reelbot is not taking new videos right now; its queue is under maintenance: "
+                    "{reason} Nothing was queued; please try again later.",
+                    reason=state["reason"],
+                )
+            else:
+                text = _(
+                    "Reelbot is not taking new videos right now; its queue is under maintenance. "
+                    "Nothing was queued; please try again later."
+                )
+            raise Refused(text, reason="maintenance")
 
     @staticmethod
     def _check_member(request: VideoRequest, snap: Snapshot) -> None:
         if request.missing_permissions:
             raise Refused(
-                "I cannot post videos in this channel: I am missing "
-                f"{', '.join(request.missing_permissions)}. "
-                "Ask a server admin to give Reelbot these permissions here, or use another channel.",
+                _(
+                    "I cannot post videos in this channel: I am missing {permissions}. "
+                    "Ask a server admin to give Reelbot these permissions here, or use another channel.",
+                    # Discord's names of the permissions (bot.channels.REQUIRED_PERMISSIONS)
+                    permissions=", ".join(_(name) for name in request.missing_permissions),
+                ),
                 reason="permissions",
             )
         channels = snap.moderation.channels
         if channels and request.channel_id not in channels:
             allowed = ", ".join(f"<#{c}>" for c in channels)
-            raise Refused(f"Videos are made in {allowed} on this server; ask there.", reason="channel")
+            raise Refused(
+                _("Videos are made in {channels} on this server; ask there.", channels=allowed),
+                reason="channel",
+            )
         until = snap.standing.cooldown_until
         if until:
             raise Refused(
-                f"Several of your requests were refused by the content filter, so you are paused "
-                f"until {relative(until)}.",
+                _(
+                    "Several of your requests were refused by the content filter, so you are paused "
+                    "until {until}.",
+                    until=relative(until),
+                ),
                 reason="filter",
             )
 
@@ -172,8 +188,11 @@ class RequestPipeline:
         """The model that renders the request; an Extend only where its model is running."""
         if request.extend_ref is not None and request.model not in snap.served:
             raise Refused(
-                f"Extend continues a clip with the image-to-video model `{request.model}`, and no "
-                "worker runs it right now; try again when one does.",
+                _(
+                    "Extend continues a clip with the image-to-video model `{model}`, and no "
+                    "worker runs it right now; try again when one does.",
+                    model=request.model,
+                ),
                 reason="model",
             )
         return choose_model(
@@ -214,7 +233,7 @@ class RequestPipeline:
             return Image(await self.store.get(request.image_ref), stored=request.source_job is None)
         except StorageError:
             raise Refused(
-                "The image of this video has expired from storage; start again with /video and the image.",
+                _("The image of this video has expired from storage; start again with /video and the image."),
                 reason="attachment",
             ) from None
 
@@ -228,7 +247,7 @@ class RequestPipeline:
         except StorageError as exc:
             log.error("could not store the input image for %s: %s", job_id, exc)
             raise Refused(
-                "I could not store your image just now; please try again.", reason="storage"
+                _("I could not store your image just now; please try again."), reason="storage"
             ) from exc
         return replace(request, job_id=job_id, image_ref=stored.ref, attachment=None)
 
@@ -243,48 +262,61 @@ class RequestPipeline:
         config, found = snap.moderation, []
         for text in request.member_texts:
             verdict = await self.screen(text, config, Stage.MEMBER)
-            found.append(await self._judged(request, snap, image, verdict, ""))
+            found.append(await self._judged(request, snap, image, verdict))
         if request.rewritten:
             verdict = await self.screen(request.prompt, config, Stage.ENHANCED)
             if not verdict.allowed:
                 raise Refused(
-                    f"The enhanced prompt does not pass this server's filter any more ({verdict.reason}); "
-                    "use your own words instead.",
+                    _(
+                        "The enhanced prompt does not pass this server's filter any more ({reason}); "
+                        "use your own words instead.",
+                        reason=verdict.reason,
+                    ),
                     reason="filter",
                 )
-            found.append(f"the enhanced prompt: {verdict.reason}" if verdict.flagged else "")
+            found.append(_("the enhanced prompt: {reason}", reason=verdict.reason) if verdict.flagged else "")
         if request.negative.strip():
             verdict = await self.screen(request.negative, config, Stage.MEMBER)
-            found.append(await self._judged(request, snap, image, verdict, "in the negative prompt, "))
+            found.append(await self._judged(request, snap, image, verdict, negative=True))
         if image is not None:
             verdict = await self.moderation.check_image(image.png, config, request.age_restricted)
-            found.append(await self._judged(request, snap, image, verdict, ""))
+            found.append(await self._judged(request, snap, image, verdict))
         return request.flagged(*found)
 
     async def _judged(
-        self, request: VideoRequest, snap: Snapshot, image: Image | None, verdict: Verdict, where: str
+        self,
+        request: VideoRequest,
+        snap: Snapshot,
+        image: Image | None,
+        verdict: Verdict,
+        negative: bool = False,
     ) -> str:
         """The flag a verdict adds ("" for none); a block is raised as the member's refusal."""
+        reason = verdict.reason
+        if negative:
+            reason = _("in the negative prompt, {reason}", reason=verdict.reason)
         if verdict.action is Action.BLOCK:
-            raise await self._refuse(request, snap, image, where + verdict.reason)
-        return where + verdict.reason if verdict.flagged else ""
+            raise await self._refuse(request, snap, image, reason)
+        return reason if verdict.flagged else ""
 
     async def _refuse(
         self, request: VideoRequest, snap: Snapshot, image: Image | None, reason: str
     ) -> Refused:
         """The filter's refusal: a strike and an appeal for the member's own words, else just why."""
         if not request.authored:
-            return Refused(f"This video cannot be made again here: {reason}.", reason="filter")
+            return Refused(
+                _("This video cannot be made again here: {reason}.", reason=reason), reason="filter"
+            )
         standing = await self.moderation.strike(request.guild_id, request.user_id)
         appeal = None
         if snap.moderation.review_channel:
             kept = await self._store_image(request, image)
             appeal = await self.holds.keep_refusal(kept, reason)
             await self.inputs.due(kept.image_ref, APPEAL_WINDOW_SECONDS)
-        text = f"This request cannot be made here: {reason}."
+        text = _("This request cannot be made here: {reason}.", reason=reason)
         if standing.cooldown_until:
             until = relative(standing.cooldown_until)
-            text += f" Several requests were refused, so you are paused until {until}."
+            text += " " + _("Several requests were refused, so you are paused until {until}.", until=until)
         if appeal:
             text += appeal_hint()
         return Refused(text, reason="filter", appeal_id=appeal)
@@ -304,9 +336,9 @@ class RequestPipeline:
         verdict = await self.screen(enhancement.prompt, snap.moderation, Stage.ENHANCED)
         if not verdict.allowed:
             log.info("guild %s: the enhanced prompt was filtered (%s)", request.guild_id, verdict.reason)
-            return Enhancement(enhancement.original, enhancement.original, False, FILTERED_ENHANCEMENT)
+            return Enhancement(enhancement.original, enhancement.original, False, _(FILTERED_ENHANCEMENT))
         if verdict.flagged:
-            return replace(enhancement, flag=f"the enhanced prompt: {verdict.reason}")
+            return replace(enhancement, flag=_("the enhanced prompt: {reason}", reason=verdict.reason))
         return enhancement
 
     async def _draft(self, request: VideoRequest, enhancement: Enhancement, image: Image | None) -> Drafted:
@@ -417,7 +449,7 @@ class RequestPipeline:
         except StorageError as exc:
             log.error("could not copy the input image for take %s: %s", job_id, exc)
             raise Refused(
-                "I could not store your image just now; please try again.", reason="storage"
+                _("I could not store your image just now; please try again."), reason="storage"
             ) from exc
 
     async def _undo(self, request: VideoRequest, queued: Sequence[Enqueued], stored_here: bool) -> None:
@@ -436,7 +468,7 @@ class RequestPipeline:
             job = await self.queue.get(job_id)
         except (JobNotFound, ContractError):
             raise Refused(
-                "This request was already handled; run the command again.", reason="replay"
+                _("This request was already handled; run the command again."), reason="replay"
             ) from None
         return Queued(request, job, await self.queue.position(job.id), replayed=True)
 
@@ -458,12 +490,18 @@ def _readable(request: VideoRequest) -> VideoRequest:
     """
     prompt = visible(request.prompt)
     if not has_words(prompt):
-        what = "empty" if not prompt else "only symbols, punctuation or emoji"
-        raise Refused(
-            f"Your prompt is {what} once invisible characters are taken out, which gives the model "
-            "nothing to follow. Describe the video in words, for example: a red kite over a windy beach.",
-            reason="input",
-        )
+        if not prompt:
+            text = _(
+                "Your prompt is empty once invisible characters are taken out, which gives the model "
+                "nothing to follow. Describe the video in words, for example: a red kite over a windy beach."
+            )
+        else:
+            text = _(
+                "Your prompt is only symbols, punctuation or emoji once invisible characters are taken "
+                "out, which gives the model nothing to follow. Describe the video in words, for example: "
+                "a red kite over a windy beach."
+            )
+        raise Refused(text, reason="input")
     original = visible(request.original_prompt) if request.original_prompt else None
     return replace(
         request, prompt=prompt, original_prompt=original or None, negative=visible(request.negative)

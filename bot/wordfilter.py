@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.i18n import _
 from bot.wordfold import COLLAPSE_ONES, ENTRY_ONES, FOLD, LEET, ONE, REPEATS, WORDS, skeleton, words
 
 #: entries a guild may add to each of its lists
@@ -51,9 +52,9 @@ def check_entry(text: str) -> None:
     from bot.guildconfig import SettingsError
 
     if len(text) > 100:
-        raise SettingsError(f"“{text[:40]}…” is too long; entries are at most 100 characters.")
+        raise SettingsError(_("“{entry}…” is too long; entries are at most 100 characters.", entry=text[:40]))
     if not words(text.rstrip("*")):
-        raise SettingsError(f"“{text}” has no letters or digits to match.")
+        raise SettingsError(_("“{entry}” has no letters or digits to match.", entry=text))
 
 
 # ------------------------------------------------------------------------------ entries

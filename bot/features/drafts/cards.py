@@ -6,30 +6,33 @@ import discord
 
 from bot.features.drafts.store import DRAFT_SECONDS, Draft
 from bot.fmt import clip_text
+from bot.i18n import N_, _
 from bot.ui import Component, Field, form
 
 _COLOUR = 0x5865F2
-SHORTENED = "The enhanced prompt was shortened to fit the video model."
+SHORTENED = N_("The enhanced prompt was shortened to fit the video model.")
 
 
 def draft_embed(draft: Draft) -> discord.Embed:
     """Both prompts side by side, with what each button does."""
-    title = "Enhanced prompt" if draft.differs else "Your prompt"
+    title = _("Enhanced prompt") if draft.differs else _("Your prompt")
     embed = discord.Embed(title=title, description=clip_text(draft.enhanced, 4000), colour=_COLOUR)
     if draft.differs:
-        embed.add_field(name="Your words", value=clip_text(draft.original, 1000), inline=False)
-        how = (
+        embed.add_field(name=_("Your words"), value=clip_text(draft.original, 1000), inline=False)
+        how = _(
             "**Generate** renders the enhanced prompt, **Edit** lets you change it first, "
             "**Use original** renders your words."
         )
     else:
-        how = "**Generate** renders it, **Edit** lets you change it first."
+        how = _("**Generate** renders it, **Edit** lets you change it first.")
     if draft.shortened:
-        embed.add_field(name="Note", value=SHORTENED, inline=False)
+        embed.add_field(name=_("Note"), value=_(SHORTENED), inline=False)
     if draft.note:
-        embed.add_field(name="Note", value=draft.note, inline=False)
-    embed.add_field(name="What next", value=f"{how} This waits {DRAFT_SECONDS // 60} minutes.", inline=False)
-    embed.set_footer(text=f"draft {draft.draft_id}")
+        # built in the member's language when the request was drafted
+        embed.add_field(name=_("Note"), value=draft.note, inline=False)
+    waits = _("This waits {minutes} minutes.", minutes=DRAFT_SECONDS // 60)
+    embed.add_field(name=_("What next"), value=f"{how} {waits}", inline=False)
+    embed.set_footer(text=_("draft {draft}", draft=draft.draft_id))
     return embed
 
 
@@ -37,17 +40,26 @@ def draft_buttons(draft: Draft) -> discord.ui.View:
     """Generate and Edit, and Use original when there is an enhanced prompt to choose against."""
     view = discord.ui.View(timeout=None)
     view.add_item(
-        Component("draft-go", draft.draft_id, label="Generate", emoji="🎬", style=discord.ButtonStyle.primary)
+        Component(
+            "draft-go", draft.draft_id, label=_("Generate"), emoji="🎬", style=discord.ButtonStyle.primary
+        )
     )
-    view.add_item(Component("draft-edit", draft.draft_id, label="Edit", emoji="✏️"))
+    view.add_item(Component("draft-edit", draft.draft_id, label=_("Edit"), emoji="✏️"))
     if draft.differs:
-        view.add_item(Component("draft-orig", draft.draft_id, label="Use original"))
+        view.add_item(Component("draft-orig", draft.draft_id, label=_("Use original")))
     return view
 
 
 def edit_form(draft: Draft) -> discord.ui.Modal:
     """The enhanced prompt, editable; submitting renders the edit."""
-    return form("draft-form", draft.draft_id, "Edit the prompt", Field("prompt", "Prompt", draft.enhanced))
+    return form(
+        "draft-form", draft.draft_id, _("Edit the prompt"), Field("prompt", _("Prompt"), draft.enhanced)
+    )
 
 
-CHOSEN = {"enhanced": "the enhanced prompt", "original": "your words", "edited": "your edit"}
+#: what the draft's card says while the chosen prompt is on its way, by choice
+CHOSEN = {
+    "enhanced": N_("Generating with the enhanced prompt."),
+    "original": N_("Generating with your words."),
+    "edited": N_("Generating with your edit."),
+}

@@ -20,6 +20,7 @@ from bot.errors import NotAllowed, UserFacingError
 from bot.features.drafts.cards import CHOSEN, draft_buttons, edit_form
 from bot.features.drafts.store import Draft, DraftStore
 from bot.features.video.replies import Replies
+from bot.i18n import _
 from bot.pipeline import RequestPipeline
 from bot.requests import Member, Origin, VideoRequest
 from bot.ui import Router
@@ -67,7 +68,7 @@ class DraftsCog(commands.Cog, name="drafts"):
         """Render the member's edit."""
         edited = values.get("prompt", "").strip()
         if not edited:
-            raise UserFacingError("The prompt is empty; write what the video shows.", reason="input")
+            raise UserFacingError(_("The prompt is empty; write what the video shows."), reason="input")
         await self._decide(interaction, draft_id, "edited", edited)
 
     async def _decide(
@@ -78,10 +79,10 @@ class DraftsCog(commands.Cog, name="drafts"):
         await self.access.draft(member, draft_id)
         draft = await self.drafts.take(draft_id)
         if draft is None:
-            raise NotAllowed(DRAFT_GONE)
+            raise NotAllowed(_(DRAFT_GONE))
         on_card = interaction.message is not None and interaction.type is discord.InteractionType.component
         if on_card:
-            await interaction.response.edit_message(content=f"Generating with {CHOSEN[choice]}.", view=None)
+            await interaction.response.edit_message(content=_(CHOSEN[choice]), view=None)
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
         try:
