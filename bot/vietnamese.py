@@ -36,6 +36,8 @@ def _without_tone(word: str) -> str:
 
 def has_marks(word: str) -> bool:
     """Whether ``word`` carries a Vietnamese tone or vowel mark, or đ."""
+    if word.isascii():  # most prompts: a check costs next to nothing
+        return False
     decomposed = unicodedata.normalize("NFD", word.lower())
     return "đ" in word.lower() or any(c in _TONES or c in _VOWEL_MARKS for c in decomposed)
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot import vietnamese
 from bot.i18n import _
 from bot.wordfold import COLLAPSE_ONES, ENTRY_ONES, FOLD, LEET, ONE, REPEATS, WORDS, skeleton, words
 
@@ -206,6 +207,8 @@ _SPLIT = re.compile(r"([^\W_]+)")
 #: how many guilds' compiled lists are kept (a guild's list is compiled again after a change),
 #: and how many entries they may hold together: the largest lists take about 1.5 MB compiled
 GUILD_CACHE, GUILD_CACHE_ENTRIES = 256, 40_000
+#: what a Vietnamese syllable is replaced by for the folded matching: a gap nothing matches
+_MASK = " · "
 
 _Hit = tuple[int, _Form]
 
@@ -237,6 +240,12 @@ class WordList:
             allowed = tuple(w.translate(ENTRY_ONES) for w in words(phrase))
             self._allowed.setdefault(allowed[0].translate(COLLAPSE_ONES), []).append(allowed)
         self._lookups = self._whole.keys() | self._phrases.keys()
+        # entries written with Vietnamese marks, as their words are spelt (see check)
+        self._marked = [
+            (index, tuple(vietnamese.words(entry.text.rstrip("*"))), entry.text.rstrip().endswith("*"))
+            for index, entry in enumerate(self.entries)
+            if vietnamese.has_marks(entry.text)
+        ]
         # prefixes are filed by their first three letters, or all of them when fewer (x*)
         self._head_sizes = tuple(sorted({min(len(key), 3) for key in self._prefixes})) or (3,)
 
@@ -273,9 +282,34 @@ class WordList:
         return found
 
     def check(self, text: str) -> Match | None:
-        """The most severe entry ``text`` matches (blocking ones first, then in list order), or None."""
-        found = min(self._hits(text), key=self._rank, default=None)
+        """The most severe entry ``text`` matches (blocking ones first, then in list order), or None.
+
+        Text written with Vietnamese marks is read as Vietnamese where it is (:mod:`bot.vietnamese`):
+        its well-formed marked syllables are kept out of the folded matching, which would make
+        ``cúm`` the English ``cum``, and entries written with marks match them as spelt.
+        """
+        if vietnamese.has_marks(text):
+            hits = self._hits(vietnamese.mask_syllables(text, _MASK))
+            hits += self._as_written(vietnamese.words(text))
+        else:
+            hits = self._hits(text)
+        found = min(hits, key=self._rank, default=None)
         return None if found is None else Match(self.entries[found].text, self.entries[found].severity)
+
+    def _as_written(self, text_words: list[str]) -> list[int]:
+        """The entries written with Vietnamese marks whose words appear in order, spelt as written
+        (case aside; a ``*`` entry's last word may begin a longer word)."""
+        hits = []
+        for index, terms, prefix in self._marked:
+            size = len(terms)
+            for start in range(len(text_words) - size + 1):
+                here = text_words[start : start + size]
+                if here[:-1] == list(terms[:-1]) and (
+                    here[-1].startswith(terms[-1]) if prefix else here[-1] == terms[-1]
+                ):
+                    hits.append(index)
+                    break
+        return hits
 
     def _rank(self, index: int) -> tuple[bool, int]:
         return self.entries[index].severity is not Severity.BLOCK, index
