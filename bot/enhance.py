@@ -186,6 +186,8 @@ class Enhancement:
     #: one sentence in the member's language on what the video will show, when they do not read
     #: English ("" otherwise): the prompt itself is always English, for the video model
     summary: str = ""
+    #: the prompt is the member's words translated into English from this language, not a rewrite
+    translated_from: str = ""
 
 
 #: what the member is told when enhancement falls back, by BedrockError kind

@@ -70,6 +70,8 @@ class JobNotes:
     take: str | None = None
     #: the job whose clip this one continues (Extend)
     extends: str | None = None
+    #: the language the member wrote the prompt in, when it was translated into English for the model
+    translated: str | None = None
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> JobNotes:
@@ -88,6 +90,7 @@ class JobNotes:
             gif_message=raw.get("gif"),
             take=raw.get("take"),
             extends=raw.get("extends"),
+            translated=raw.get("translated"),
         )
 
 
@@ -105,7 +108,13 @@ class JobBook:
         return JobNotes.from_hash(raw)
 
     async def record_queued(
-        self, job: JobRecord, flags: tuple[str, ...], *, take: str | None = None, extends: str | None = None
+        self,
+        job: JobRecord,
+        flags: tuple[str, ...],
+        *,
+        take: str | None = None,
+        extends: str | None = None,
+        translated: str | None = None,
     ) -> None:
         """Remember a new job for its member's /queue, what the filter flagged in it, which take
         it is and which clip it extends; its input image now belongs to the job (no longer due
@@ -118,7 +127,12 @@ class JobBook:
             pipe.zadd(member, {job.id: job.created_at or time.time()})
             pipe.zremrangebyrank(member, 0, -RECENT_JOBS - 1)
             pipe.expire(member, self.retention)
-            fields = {"take": take, "extends": extends, "flags": json.dumps(list(flags)) if flags else None}
+            fields = {
+                "take": take,
+                "extends": extends,
+                "translated": translated,
+                "flags": json.dumps(list(flags)) if flags else None,
+            }
             written = {k: v for k, v in fields.items() if v is not None}
             if written:
                 pipe.hset(notes, mapping=written)  # type: ignore[arg-type]

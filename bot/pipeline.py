@@ -48,6 +48,7 @@ from bot.requests import Drafted, Outcome, Queued, VideoRequest
 from bot.screening import ALLOWED, Action, PromptScreen, Stage, Verdict
 from bot.snapshot import Snapshot, Snapshots
 from bot.text import has_words, visible
+from bot.translation import PromptTranslator
 from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
 from inference.jobqueue import Enqueued, JobNotFound, JobQueue, LimitReached, Need, new_job_id
 from inference.recipes import recipe_for
@@ -91,6 +92,7 @@ class RequestPipeline:
         self.queue, self.store, self.snapshots = queue, store, snapshots
         self.limits, self.moderation, self.screen = limits, moderation, screen
         self.enhancer, self.images = enhancer, images
+        self.translator = PromptTranslator(enhancer)
         self.holds, self.drafts, self.jobs, self.inputs = holds, drafts, jobs, inputs
         self.default_models = list(default_models)
 
@@ -123,6 +125,9 @@ class RequestPipeline:
         enhancement = None
         if mode is not Mode.OFF:
             enhancement = await self._enhance(request, snap, image, model)
+            request = _apply(request, enhancement)
+        elif not (approved or request.settled or request.rewritten):
+            enhancement = await self._translate(request, snap, image)
             request = _apply(request, enhancement)
         request = await self._store_image(request, image)
         if mode is Mode.REVIEW and enhancement is not None:
@@ -341,6 +346,28 @@ class RequestPipeline:
             return replace(enhancement, flag=_("the enhanced prompt: {reason}", reason=verdict.reason))
         return enhancement
 
+    async def _translate(self, request: VideoRequest, snap: Snapshot, image: Image | None) -> Enhancement:
+        """The member's words in English for the model when they are clearly in another language
+        (enhancement off), screened like the member's own; their words, with a note, otherwise.
+
+        Raises:
+            Refused: the English text is blocked by the filter (a strike: the words are theirs).
+        """
+        translation = await self.translator.to_english(request.guild_id, request.user_id, request.prompt)
+        note = _(translation.note) if translation.note else ""
+        if not translation.translated:
+            return Enhancement(translation.original, translation.original, False, note)
+        verdict = await self.screen(translation.prompt, snap.moderation, Stage.MEMBER)
+        flag = await self._judged(request, snap, image, verdict, negative=False)
+        return Enhancement(
+            translation.original,
+            translation.prompt,
+            True,
+            note,
+            flag=flag,
+            translated_from=translation.language or "",
+        )
+
     async def _draft(self, request: VideoRequest, enhancement: Enhancement, image: Image | None) -> Drafted:
         """Keep the request until its member decides on the enhanced prompt."""
         before = replace(request, prompt=enhancement.original, original_prompt=None, rewritten=False)
@@ -397,7 +424,13 @@ class RequestPipeline:
             if enqueued.replayed:
                 continue
             label = f"{number}/{request.takes}" if request.takes > 1 else None
-            await self.jobs.record_queued(enqueued.job, request.flags, take=label, extends=request.extend_of)
+            await self.jobs.record_queued(
+                enqueued.job,
+                request.flags,
+                take=label,
+                extends=request.extend_of,
+                translated=request.translated_from,
+            )
         position = await self.queue.position(first.job.id, snap.lanes[model])
         preview = image.preview if image is not None else None
         takes = tuple(e.job for e in queued) if request.takes > 1 else ()
@@ -513,4 +546,10 @@ def _apply(request: VideoRequest, enhancement: Enhancement) -> VideoRequest:
     flagged = request.flagged(enhancement.flag) if enhancement.flag else request
     if not enhancement.enhanced:
         return flagged
-    return replace(flagged, prompt=enhancement.prompt, original_prompt=enhancement.original, rewritten=True)
+    return replace(
+        flagged,
+        prompt=enhancement.prompt,
+        original_prompt=enhancement.original,
+        rewritten=True,
+        translated_from=enhancement.translated_from or None,
+    )

@@ -71,6 +71,9 @@ class VideoRequest:
     original_prompt: str | None = None
     #: ``prompt`` is the enhancer's rewrite, not anyone's own writing
     rewritten: bool = False
+    #: ``prompt`` is the member's words translated into English from this language (see
+    #: bot/translation.py); their words are ``original_prompt``
+    translated_from: str | None = None
     negative: str = ""
     seed: int | None = None
     #: ``/video smooth:``: the frame rate to smooth the clip to (0: not smoothed; None: the
