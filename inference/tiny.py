@@ -5,6 +5,14 @@ It has the real components (a T5 tokenizer and encoder, the CogVideoX transforme
 loads it through the same code as the published weights. It renders noise, not video,
 in about a second on a CPU: it proves that the plumbing works, nothing about quality.
 
+The CogVideoX 1.5 stand-ins keep what makes 1.5 different to the code that runs it, as in
+diffusers' conversion of the published weights: patches of 2 latent frames (``patch_size_t``,
+so the pipeline pads an odd latent frame count), rotary embeddings sliced from a square
+``sample_height`` x ``sample_width`` grid (any frame shape up to it, portrait included), no
+learned positional embeddings, no patch bias, a VAE with inverted latent scaling, and for the
+image-to-video one the "ofs" embedding. Their frame is 112 x 64 (the 1360 x 768 aspect), so a
+portrait or image-shaped frame differs from a landscape one.
+
 The noise is calm: low-contrast and near mid-grey whatever the seed (the VAE decoder's last
 layer is scaled down, see :data:`CALM`), so the worker's NSFW filter never flags a smoke test.
 """
@@ -18,11 +26,13 @@ from typing import Any
 from inference.contract import ModelId
 from inference.recipes import OVERRIDES_FILE, recipe_for
 
-#: what the tiny models can stand in for (1.5's temporal patching is not modelled)
-TINY_LIKE = (ModelId.COGVIDEOX_2B, ModelId.COGVIDEOX_5B, ModelId.COGVIDEOX_5B_I2V)
+#: what the tiny models can stand in for: every model Reelbot serves
+TINY_LIKE = tuple(ModelId)
+_COGVIDEOX15 = (ModelId.COGVIDEOX15_5B, ModelId.COGVIDEOX15_5B_I2V)
 _WORDS = "a an the of on in with and at bee flower cat dog city night rain sea sky".split()  # noqa: SIM905
 _TEXT_TOKENS = 32
 _FRAMES, _HEIGHT = 9, 64
+_TIME_EMBED = 4
 #: what the VAE decoder's output layer (weights and bias) is scaled by. Random weights at full
 #: scale decode to saturated colours that open_nsfw now and then scores above the filter's 50 %
 #: line (0.506 seen in a smoke test; up to 0.81 over 200 seeds even at a tenth of the scale).
@@ -64,7 +74,7 @@ def make_tiny_model(
         torch.manual_seed(seed)
         tokenizer, text_encoder = _text_parts()
         torch.manual_seed(seed + 1)
-        vae = _vae()
+        vae = _vae(invert_scale_latents=like in _COGVIDEOX15)
         torch.manual_seed(seed + 2)
         transformer = _transformer(like, width, layers, heads, head_dim)
     pipeline_class = (
@@ -101,8 +111,12 @@ def _text_parts() -> tuple[Any, Any]:
     return tokenizer, T5EncoderModel(config)
 
 
-def _vae() -> Any:
-    """The 3D VAE at toy size, its decoder's output layer scaled by :data:`CALM`."""
+def _vae(*, invert_scale_latents: bool = False) -> Any:
+    """The 3D VAE at toy size, its decoder's output layer scaled by :data:`CALM`.
+
+    ``invert_scale_latents``: CogVideoX 1.5's VAE config (the image latents are divided by the
+    scaling factor, not multiplied: how 1.5 was trained).
+    """
     import torch
     from diffusers import AutoencoderKLCogVideoX
 
@@ -116,6 +130,7 @@ def _vae() -> Any:
         layers_per_block=1,
         norm_num_groups=2,
         temporal_compression_ratio=4,
+        invert_scale_latents=invert_scale_latents,
     )
     # the decoder ends in this convolution; its output 0 decodes to mid-grey, so scaling it
     # down pulls every frame towards grey while each seed still makes its own pattern
@@ -129,22 +144,42 @@ def _transformer(like: ModelId, width: int, layers: int = 1, heads: int = 2, hea
     from diffusers import CogVideoXTransformer3DModel
 
     five_b = like != ModelId.COGVIDEOX_2B
-    return CogVideoXTransformer3DModel(  # type: ignore[no-untyped-call]
-        # rotary embeddings split each head into 1/4 time, 3/8 height, 3/8 width: 16 divides evenly
-        num_attention_heads=heads,
-        attention_head_dim=head_dim,
+    # rotary embeddings split each head into 1/4 time, 3/8 height, 3/8 width: 16 divides evenly
+    config: dict[str, Any] = {
+        "num_attention_heads": heads,
+        "attention_head_dim": head_dim,
         # image-to-video models see the image latents stacked on the noise
-        in_channels=8 if like.image_to_video else 4,
-        out_channels=4,
-        time_embed_dim=4,
-        text_embed_dim=32,
-        num_layers=layers,
-        sample_width=width // 8,
-        sample_height=_HEIGHT // 8,
-        sample_frames=_FRAMES,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=_TEXT_TOKENS,
-        use_rotary_positional_embeddings=five_b,
-        use_learned_positional_embeddings=like.image_to_video,
-    )
+        "in_channels": 8 if like.image_to_video else 4,
+        "out_channels": 4,
+        "time_embed_dim": _TIME_EMBED,
+        "text_embed_dim": 32,
+        "num_layers": layers,
+        "sample_width": width // 8,
+        "sample_height": _HEIGHT // 8,
+        "sample_frames": _FRAMES,
+        "patch_size": 2,
+        "temporal_compression_ratio": 4,
+        "max_text_seq_length": _TEXT_TOKENS,
+        "use_rotary_positional_embeddings": five_b,
+        "use_learned_positional_embeddings": like.image_to_video,
+    }
+    if like in _COGVIDEOX15:
+        config |= _cogvideox15_transformer(like, width)
+    return CogVideoXTransformer3DModel(**config)  # type: ignore[no-untyped-call]
+
+
+def _cogvideox15_transformer(like: ModelId, width: int) -> dict[str, Any]:
+    """What 1.5 changes in the transformer's config (diffusers' convert_cogvideox_to_diffusers.py,
+    version "1.5": temporal patches of 2, no patch bias, a square 300 x 300 sample grid, and the
+    "ofs" embedding, as wide as the time embedding, in the image-to-video model)."""
+    # the rotary grid is sliced from sample_height x sample_width: square and as long as the
+    # frame's long side, so that a portrait frame fits it as the published 300 x 300 does
+    side = max(width, _HEIGHT) // 8
+    return {
+        "patch_size_t": 2,
+        "patch_bias": False,
+        "sample_height": side,
+        "sample_width": side,
+        "use_learned_positional_embeddings": False,
+        "ofs_embed_dim": _TIME_EMBED if like.image_to_video else None,
+    }

@@ -135,3 +135,16 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "5b": make_tiny_model(root / "5b", ModelId.COGVIDEOX_5B),
         "i2v": make_tiny_model(root / "i2v", ModelId.COGVIDEOX_5B_I2V),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny15_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny CogVideoX 1.5 stand-ins (temporal patches of 2, 112 x 64 frames): ``15`` (cogvideox1.5-5b)
+    and ``15i2v`` (cogvideox1.5-5b-i2v, the same family)."""
+    from inference.tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny15-models")
+    return {
+        "15": make_tiny_model(root / "15", ModelId.COGVIDEOX15_5B),
+        "15i2v": make_tiny_model(root / "15i2v", ModelId.COGVIDEOX15_5B_I2V),
+    }
