@@ -1,5 +1,10 @@
 """Rendering one clip with a loaded pipeline: the recipe, the prompt limit, the step hook.
 
+The clip's length and frame shape come from the spec (``length``, ``shape``) and the model's
+recipe: a length-2 clip has ``recipe.frames_for(2)`` frames (161 for CogVideoX 1.5, at least
+twice the render time), and an image-to-video frame follows the input image's shape where the
+model offers it ("image"), else the image is cropped to the frame.
+
 Runs synchronously (the daemon calls it on its GPU thread). Progress and cancel reach
 it through ``on_step``, which diffusers calls after every denoising step: raising there
 stops the job at once. (Setting the pipeline's interrupt flag instead would still pay
@@ -22,6 +27,7 @@ from PIL import Image
 from inference.contract import GenerationSpec, ModelId
 from inference.images import fit_to_frame
 from inference.pipelines import LoadedModel
+from inference.recipes import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,11 @@ StepHook = Callable[[int, int], None]
 
 class OutOfMemory(Exception):
     """The GPU ran out of memory; the cache was emptied and the worker can go on."""
+
+
+class CannotRender(ValueError):
+    """The model does not make the clip asked for (its length or shape); the message says what
+    it makes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +77,23 @@ class Generator:
     def __init__(self, models: Mapping[ModelId, LoadedModel]) -> None:
         self.models = dict(models)
 
-    def render(self, spec: GenerationSpec, image: Image.Image | None, on_step: StepHook) -> Rendered:
+    def render(
+        self,
+        spec: GenerationSpec,
+        image: Image.Image | None,
+        on_step: StepHook,
+        *,
+        size: tuple[int, int] | None = None,
+    ) -> Rendered:
         """Render ``spec`` (with ``image`` for image-to-video models).
 
+        Args:
+            size: the ``(width, height)`` the clip must have (Extend: the earlier clip's). The
+                frame keeps its shape where the model makes it; where the model's frame
+                differs, the rendered frames are fitted to ``size`` (:func:`fit_frames`).
+
         Raises:
+            CannotRender: the model does not make this length or shape (nothing was rendered).
             OutOfMemory: the GPU ran out of memory (already cleaned up).
             Whatever ``on_step`` raises, unchanged (cancel, lost lease, stop).
         """
@@ -78,6 +102,10 @@ class Generator:
         loaded = self.models[spec.model]
         recipe = loaded.recipe
         pipe = loaded.pipe
+        if spec.model.image_to_video and image is None:
+            raise ValueError(f"{spec.model} needs an input image")
+        frames_count = recipe.frames_for(spec.length)
+        width, height = frame_for(recipe, spec, image, size)
         steps = spec.steps or recipe.steps
         guidance = recipe.guidance if spec.guidance is None else spec.guidance
         seed = secrets.randbelow(2**32) if spec.seed is None else spec.seed
@@ -94,19 +122,17 @@ class Generator:
             "num_inference_steps": steps,
             "guidance_scale": guidance,
             "use_dynamic_cfg": recipe.dynamic_cfg,
-            "num_frames": recipe.frames,
-            "height": recipe.height,
-            "width": recipe.width,
+            "num_frames": frames_count,
+            "height": height,
+            "width": width,
             "max_sequence_length": recipe.max_tokens,
             # a CPU generator: the same seed gives the same clip on any GPU
             "generator": torch.Generator("cpu").manual_seed(seed),
             "output_type": "np",
             "callback_on_step_end": step_end,
         }
-        if spec.model.image_to_video:
-            if image is None:
-                raise ValueError(f"{spec.model} needs an input image")
-            kwargs["image"] = fit_to_frame(image, recipe.width, recipe.height)
+        if image is not None and spec.model.image_to_video:
+            kwargs["image"] = fit_to_frame(image, width, height)
         if loaded.speed is not None:
             # fresh cache hooks for this job's step count: a cancelled render leaves state behind
             loaded.speed.prepare(steps)
@@ -118,12 +144,14 @@ class Generator:
             del exc  # the traceback holds the tensors that filled the GPU
             release_memory()
             raise OutOfMemory(
-                f"the GPU ran out of memory rendering {spec.model} ({recipe.frames} frames at "
-                f"{recipe.width}x{recipe.height})"
+                f"the GPU ran out of memory rendering {spec.model} ({frames_count} frames at "
+                f"{width}x{height})"
             ) from None
-        frames = np.asarray(output.frames[0])
+        frames = to_uint8(np.asarray(output.frames[0]))
+        if size is not None and size != (width, height):
+            frames = fit_frames(frames, *size)
         return Rendered(
-            frames=to_uint8(frames),
+            frames=frames,
             fps=recipe.fps,
             seed=seed,
             steps=steps,
@@ -167,6 +195,40 @@ class Generator:
                     pipe(**kwargs)
 
             warm_up(render, f"{model} ({loaded.speed.speed.describe()})")
+
+
+def frame_for(
+    recipe: Recipe, spec: GenerationSpec, image: Image.Image | None, size: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The ``(width, height)`` to render ``spec`` at.
+
+    The spec's shape (the model's default when it has none), with the input image's aspect for
+    "image". With ``size`` (Extend), the frame keeps that clip's aspect: the "image" shape where
+    the model offers it, else the model's frame for the spec's shape.
+
+    Raises:
+        CannotRender: the model does not make the spec's length or shape.
+    """
+    try:
+        recipe.check_request(spec.length, spec.shape)
+        if size is not None:
+            shape = "image" if "image" in recipe.shapes else spec.shape
+            return recipe.frame_size(shape, size[0] / size[1])
+        aspect = image.width / image.height if image is not None else None
+        return recipe.frame_size(spec.shape, aspect)
+    except ValueError as exc:
+        raise CannotRender(str(exc)) from None
+
+
+def fit_frames(
+    frames: np.ndarray[Any, np.dtype[np.uint8]], width: int, height: int
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """``frames`` (uint8 RGB, frames x height x width x 3) at ``width`` x ``height``: centre-cropped
+    to its aspect where theirs differs, then resized, as an input image is (never stretched)."""
+    out = np.empty((frames.shape[0], height, width, 3), np.uint8)
+    for index, frame in enumerate(frames):
+        out[index] = np.asarray(fit_to_frame(Image.fromarray(frame), width, height))
+    return out
 
 
 def _work(loaded: LoadedModel) -> float | None:

@@ -2,7 +2,8 @@
 
 :func:`encode_mp4` turns the frames a pipeline returns into an H.264 MP4 that Discord plays
 inline; :func:`probe_mp4` decodes an MP4 and reports what is really in it, for tests and for
-checking a clip before it is delivered.
+checking a clip before it is delivered; :func:`decode_mp4` gives back its RGB frames (the
+worker continues a clip from them, Extend).
 
 Two FFmpeg details shape this module:
 
@@ -251,6 +252,57 @@ def probe_mp4(data: bytes) -> VideoInfo:
     if info.frames == 0:
         raise VideoError("the MP4 has a video stream but no frame in it decodes")
     return info
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedClip:
+    """An MP4's frames as RGB, with its frame rate and tags."""
+
+    #: uint8 RGB, one (height, width, 3) array per frame
+    frames: list[np.ndarray[Any, np.dtype[np.uint8]]]
+    fps: float
+    metadata: dict[str, str]
+
+    @property
+    def width(self) -> int:
+        return int(self.frames[0].shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames[0].shape[0])
+
+
+def decode_mp4(data: bytes) -> DecodedClip:
+    """Decode every frame of an MP4's first video stream as RGB.
+
+    The frames stay one array each, so that a caller joining them to others copies them once.
+    Colours are converted with the matrix the stream is tagged with (BT.709 for Reelbot's own
+    clips, see :func:`encode_mp4`). Runs synchronously and CPU-bound: call it from a thread.
+
+    Raises:
+        VideoError: the bytes are not a decodable MP4 with a video stream, a frame and a rate.
+    """
+    try:
+        with av.open(io.BytesIO(data), "r", format="mp4") as container:
+            if not container.streams.video:
+                raise VideoError("the MP4 has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            # rgb24 is uint8 (PyAV's stubs give every format's dtype)
+            frames: list[np.ndarray[Any, np.dtype[np.uint8]]] = [
+                frame.to_ndarray(format="rgb24")  # type: ignore[misc]
+                for frame in container.decode(stream)
+            ]
+            metadata = dict(container.metadata)
+    except av.FFmpegError as exc:
+        raise VideoError(f"the data is not a decodable MP4 ({len(data)} bytes): {exc}") from exc
+    if not frames or not rate:
+        raise VideoError(
+            f"the MP4 ({len(data)} bytes) has {len(frames)} decodable frames at rate {rate}; "
+            "it needs at least one frame and a known frame rate"
+        )
+    return DecodedClip(frames, float(rate), metadata)
 
 
 def _moov_before_mdat(data: bytes) -> bool:
