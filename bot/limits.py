@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bot.audit import AuditLog
 from bot.errors import Refused
 from bot.guildconfig import GuildConfig, GuildConfigStore, GuildLimits, MemberPolicy, Tier
+from bot.i18n import _
 from bot.limit_messages import refusal_text
 from bot.requests import Member
 from inference.contract import JobStatus
@@ -80,14 +81,21 @@ class LimitsService:
         text = await self._explain(refusal, who, policy, lane)
         if refusal.limit in (Limit.BLOCKED, Limit.COOLDOWN):
             return text
-        if takes > 1:
-            text += (
-                f" You asked for {takes} takes, and each counts as a video"
-                f"{' (a 10 s one as two)' if need is not None and need.cost > 1 else ''}: "
-                "ask for fewer takes to fit what is left."
+        long = need is not None and need.cost > 1
+        if takes > 1 and long:
+            text += " " + _(
+                "You asked for {takes} takes, and each counts as a video (a 10 s one as two): "
+                "ask for fewer takes to fit what is left.",
+                takes=takes,
             )
-        elif need is not None and need.cost > 1:
-            text += " A 10 s clip counts as two videos: a 5 s one may still fit."
+        elif takes > 1:
+            text += " " + _(
+                "You asked for {takes} takes, and each counts as a video: "
+                "ask for fewer takes to fit what is left.",
+                takes=takes,
+            )
+        elif long:
+            text += " " + _("A 10 s clip counts as two videos: a 5 s one may still fit.")
         return text
 
     async def _explain(self, refusal: LimitReached, who: Member, policy: MemberPolicy, lane: str) -> str:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bot.errors import Refused
+from bot.fmt import either
+from bot.i18n import N_, _
 from inference.contract import ModelId
 from inference.recipes import recipe_for
 
-#: what members read for each shape
+#: what members read for each shape (marked: translate with ``_()`` where it is shown)
 SHAPE_NAMES = {
-    "image": "the image's own shape",
-    "landscape": "landscape",
-    "portrait": "portrait (vertical)",
-    "square": "square",
+    "image": N_("the image's own shape"),
+    "landscape": N_("landscape"),
+    "portrait": N_("portrait (vertical)"),
+    "square": N_("square"),
 }
 
 
@@ -51,9 +53,7 @@ def choose_model(
     try:
         recipe_for(model).check_request(length, shape)
     except ValueError:
-        raise Refused(
-            f"`{model}` {_cannot(model, length, shape)}. {capabilities(served)}", reason="model"
-        ) from None
+        raise Refused(f"{_cannot(model, length, shape)} {capabilities(served)}", reason="model") from None
     return model
 
 
@@ -69,16 +69,19 @@ def _pick(
         try:
             model = ModelId(requested)
         except ValueError:
-            raise Refused(
-                f"There is no model called `{requested}`. {offer(served)}", reason="model"
-            ) from None
+            unknown = _("There is no model called `{model}`.", model=requested)
+            raise Refused(f"{unknown} {offer(served)}", reason="model") from None
         if model.image_to_video != with_image:
-            need = "animates an image: attach one" if model.image_to_video else "does not take an image"
-            raise Refused(f"`{model}` {need}. {offer(served)}", reason="model")
+            need = (
+                _("`{model}` animates an image: attach one.", model=model)
+                if model.image_to_video
+                else _("`{model}` does not take an image.", model=model)
+            )
+            raise Refused(f"{need} {offer(served)}", reason="model")
         if served and model not in served:
-            raise Refused(f"No worker runs `{model}` right now. {offer(served)}", reason="model")
+            idle = _("No worker runs `{model}` right now.", model=model)
+            raise Refused(f"{idle} {offer(served)}", reason="model")
         return model
-    kind = "image-to-video" if with_image else "text-to-video"
     fitting = [m for m in served if m.image_to_video == with_image]
     able = [m for m in fitting if can_make(m, length, shape)]
     if able:
@@ -86,7 +89,12 @@ def _pick(
     if fitting:  # the right kind runs, but none makes this length or shape: say what does
         return fitting[0]
     if served:  # workers are up, but none of the right kind
-        raise Refused(f"No {kind} model is running right now. {offer(served)}", reason="model")
+        none = (
+            _("No image-to-video model is running right now.")
+            if with_image
+            else _("No text-to-video model is running right now.")
+        )
+        raise Refused(f"{none} {offer(served)}", reason="model")
     # no worker online: queue on the deployment's model and let the job wait for a worker
     kinds = [m for m in defaults if m.image_to_video == with_image]
     for model in kinds:
@@ -94,32 +102,55 @@ def _pick(
             return model
     if kinds:
         return kinds[0]
-    raise Refused(f"This server's Reelbot has no {kind} model set up.", reason="model")
+    raise Refused(
+        _("This server's Reelbot has no image-to-video model set up.")
+        if with_image
+        else _("This server's Reelbot has no text-to-video model set up."),
+        reason="model",
+    )
 
 
 def _cannot(model: ModelId, length: int | None, shape: str | None) -> str:
+    """Why ``model`` cannot make the clip asked for, as a sentence."""
     recipe = recipe_for(model)
     if length is not None and length not in recipe.lengths:
-        made = " or ".join(f"{recipe.seconds_for(n):.0f} s" for n in recipe.lengths)
-        return f"makes {made} clips only, not longer ones"
-    shapes = ", ".join(SHAPE_NAMES[s] for s in recipe.shapes)
-    return f"makes {shapes} frames only, not {SHAPE_NAMES.get(shape or '', shape)}"
+        return _(
+            "`{model}` makes {lengths} clips only, not longer ones.",
+            model=model,
+            lengths=lengths_text(recipe.seconds_for(n) for n in recipe.lengths),
+        )
+    return _(
+        "`{model}` makes {shapes} frames only, not {shape}.",
+        model=model,
+        shapes=shapes_text(recipe.shapes),
+        shape=_(name) if (name := SHAPE_NAMES.get(shape or "")) else shape,
+    )
+
+
+def lengths_text(seconds: Iterable[float]) -> str:
+    """``5 s or 10 s``."""
+    return either(_("{seconds:.0f} s", seconds=s) for s in seconds)
+
+
+def shapes_text(shapes: Iterable[str]) -> str:
+    """``landscape, square``: shape names, in the language of the moment."""
+    return ", ".join(_(SHAPE_NAMES[s]) for s in shapes)
 
 
 def capabilities(served: Sequence[ModelId]) -> str:
     """What the running models can make, for a refusal of a length or shape."""
     if not served:
-        return "No worker is online right now."
+        return _("No worker is online right now.")
     parts = []
     for model in served:
         recipe = recipe_for(model)
-        seconds = " or ".join(f"{recipe.seconds_for(n):.0f} s" for n in recipe.lengths)
-        shapes = ", ".join(SHAPE_NAMES[s] for s in recipe.shapes)
-        parts.append(f"`{model}`: {seconds}, {shapes}")
-    return "Running now: " + "; ".join(parts) + "."
+        seconds = lengths_text(recipe.seconds_for(n) for n in recipe.lengths)
+        parts.append(f"`{model}`: {seconds}, {shapes_text(recipe.shapes)}")
+    return _("Running now: {models}.", models="; ".join(parts))
 
 
 def offer(served: Sequence[ModelId]) -> str:
+    """The running models, for a refusal of a model."""
     if not served:
-        return "No worker is online right now."
-    return "Running now: " + ", ".join(f"`{m}`" for m in served) + "."
+        return _("No worker is online right now.")
+    return _("Running now: {models}.", models=", ".join(f"`{m}`" for m in served))

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from bot.channels import ChannelError, Channels, DiscordDown
 from bot.delivery.posting import Deliverer, DeliveryFailed
+from bot.i18n import _
 from bot.jobs import JobBook
 from bot.observability import BotMetrics
 from inference.contract import JobEvent
@@ -182,10 +183,12 @@ class DeliveryLoop:
                 self.queue.keys.dead_events(), fields, maxlen=DEAD_KEPT, approximate=True
             )
             if await self.jobs.record(event.job_id, only_if_new="set_aside", set_aside=reference):
-                text = (
-                    f"❌ <@{event.user_id}> something went wrong with your video `{event.job_id}` "
-                    "on our side "
-                    f"(reference `{reference}`); the team can look it up."
+                text = _(
+                    "❌ <@{user}> something went wrong with your video `{job}` on our side "
+                    "(reference `{reference}`); the team can look it up.",
+                    user=event.user_id,
+                    job=event.job_id,
+                    reference=reference,
                 )
                 mention = discord.AllowedMentions(users=[discord.Object(int(event.user_id))])
                 await self.channels.send(event.channel_id, content=text, allowed_mentions=mention)

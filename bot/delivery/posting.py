@@ -29,6 +29,7 @@ from bot.features.approvals.holds import Holds, ReviewChannelMissing
 from bot.features.video import texts
 from bot.features.video.buttons import clip_buttons, status_buttons
 from bot.fmt import size
+from bot.i18n import _
 from bot.jobs import ClipState, JobBook
 from bot.moderation import Moderation
 from bot.notices import AdminNotices
@@ -105,7 +106,7 @@ class Deliverer:
             await self.post_clip(job)
         elif event.type is EventType.FAILED:
             await self._status(
-                job, texts.failed_line(job, job.error or "unknown error"), post_if_missing=True
+                job, texts.failed_line(job, job.error or _("unknown error")), post_if_missing=True
             )
             await self.jobs.remove_input(job)  # it ended without a clip
         elif event.type is EventType.CANCELLED:
@@ -159,7 +160,7 @@ class Deliverer:
         verdict = self.moderation.check_clip(job.clip(), config, age_restricted)
         if verdict.action is Action.BLOCK:
             await self.moderation.strike(job.guild_id, job.user_id)
-            await self.refuse(job, f"{verdict.reason}, so it was not posted")
+            await self.refuse(job, _("{reason}, so it was not posted", reason=verdict.reason))
             return _REFUSED
         standing = await self.moderation.standing(job.guild_id, job.user_id)
         return self.moderation.hold_reason(config.before_posting, verdict, standing, "clip")
@@ -169,7 +170,7 @@ class Deliverer:
         try:
             await self.holds.hold_clip(job, reasons, payload, config)
         except ReviewChannelMissing as exc:
-            await self.refuse(job, f"the clip {exc.why}")
+            await self.refuse(job, _("the clip {why}", why=exc.why))
             return
         except DiscordDown as exc:
             raise DeliveryFailed(str(exc)) from exc
@@ -178,10 +179,12 @@ class Deliverer:
         await self._status(job, texts.held_line(job), post_if_missing=True)
 
     async def _too_big(self, job: JobRecord, clip: ClipResult, limit: int) -> None:
-        reason = (
-            f"the clip is {size(clip.size)}, over this server's {size(limit)} upload limit, "
+        reason = _(
+            "the clip is {size}, over this server's {limit} upload limit, "
             "and could not be made small enough; an admin can turn on S3 storage "
-            "(REELBOT_STORAGE=s3) for links"
+            "(REELBOT_STORAGE=s3) for links",
+            size=size(clip.size),
+            limit=size(limit),
         )
         await self._status(job, texts.not_posted_line(job, reason), post_if_missing=True)
         await self.jobs.record(job.id, clip_state=ClipState.UNDELIVERABLE.value, failed=reason)
@@ -208,7 +211,9 @@ class Deliverer:
         await self.jobs.record_posted(job, str(sent.id))
         await self.jobs.settle(job, delivered=True)
         self.metrics.deliveries.labels("posted").inc()
-        await self._status(job, f"✅ <@{job.user_id}> `{job.id}` is ready: {sent.jump_url}")
+        await self._status(
+            job, _("✅ <@{user}> `{job}` is ready: {link}", user=job.user_id, job=job.id, link=sent.jump_url)
+        )
 
     async def _can_extend(self, job: JobRecord) -> bool:
         """Whether a worker runs the image-to-video model that would continue this clip (the
@@ -220,15 +225,19 @@ class Deliverer:
         """The bot cannot post in the job's channel: refund the clip and tell the admins."""
         log.error("job %s: cannot post in channel %s: %s", job.id, job.channel_id, detail)
         await self.jobs.record(
-            job.id, clip_state=ClipState.UNDELIVERABLE.value, failed=f"I cannot post in <#{job.channel_id}>"
+            job.id,
+            clip_state=ClipState.UNDELIVERABLE.value,
+            failed=_("I cannot post in <#{channel}>", channel=job.channel_id),
         )
         await self.jobs.remove_input(job)
         await self.jobs.settle(job, delivered=False)
         config = await self.moderation.config(job.guild_id)
-        text = (
-            f"I cannot post videos in <#{job.channel_id}> ({detail}). Give Reelbot View Channel, Send "
+        text = _(
+            "I cannot post videos in <#{channel}> ({detail}). Give Reelbot View Channel, Send "
             "Messages, Attach Files and Embed Links there, or restrict /video to other channels with "
-            "`/settings channels`."
+            "`/settings channels`.",
+            channel=job.channel_id,
+            detail=detail,
         )
         await self.notices.tell(
             job.guild_id,

@@ -19,6 +19,7 @@ from bot.access import AccessPolicy, JobAction, member_of
 from bot.channels import Channels, DiscordDown, Unreachable
 from bot.features.video.texts import not_served_line
 from bot.fmt import size
+from bot.i18n import _, for_everyone
 from bot.jobs import ClipState, JobBook
 from bot.ui import Router
 from inference.animation import clip_to_gif
@@ -54,45 +55,71 @@ class GifCog(commands.Cog, name="gif"):
         notes = await self.jobs.notes(job.id)
         clip = job.clip()
         if notes.clip_state is not ClipState.POSTED or clip is None:
-            return not_served_line(job, notes) if notes.clip_state else f"`{job.id}` has no posted clip yet."
+            if notes.clip_state:
+                return not_served_line(job, notes)
+            return _("`{job}` has no posted clip yet.", job=job.id)
         if notes.gif_message and notes.gif_message != MAKING:
-            return f"The GIF of `{job.id}` is already posted: {self._link(job, notes.gif_message)}"
+            return _(
+                "The GIF of `{job}` is already posted: {link}",
+                job=job.id,
+                link=self._link(job, notes.gif_message),
+            )
         if not await self.jobs.record(job.id, only_if_new="gif", gif=MAKING):
-            return f"A GIF of `{job.id}` is being made already; it will appear in <#{job.channel_id}>."
+            return _(
+                "A GIF of `{job}` is being made already; it will appear in <#{channel}>.",
+                job=job.id,
+                channel=job.channel_id,
+            )
         done = False
         try:
             try:
                 mp4 = await self.store.get(clip.clip_ref)
             except StorageError:
-                return f"The clip of `{job.id}` has expired from storage, so no GIF can be made; re-roll it."
+                return _(
+                    "The clip of `{job}` has expired from storage, so no GIF can be made; re-roll it.",
+                    job=job.id,
+                )
             async with self._converting:
                 animation = await asyncio.to_thread(clip_to_gif, mp4, limit)
             if animation is None:
-                return (
-                    f"Even the smallest GIF of `{job.id}` is over this server's {size(limit)} upload limit; "
-                    "the clip itself plays inline."
+                return _(
+                    "Even the smallest GIF of `{job}` is over this server's {size} upload limit; "
+                    "the clip itself plays inline.",
+                    job=job.id,
+                    size=size(limit),
                 )
-            reduced = f" Reduced to fit: {', '.join(animation.reduced)}." if animation.reduced else ""
+            with for_everyone():  # the GIF's message is for the channel
+                content = _(
+                    "🎞️ GIF of `{job}` ({width}x{height}, {fps:g} fps), asked for by <@{user}>.",
+                    job=job.id,
+                    width=animation.width,
+                    height=animation.height,
+                    fps=animation.fps,
+                    user=presser,
+                ) + _reduced(animation.reduced)
             sent = await self.channels.send(
                 job.channel_id,
-                content=f"🎞️ GIF of `{job.id}` ({animation.width}x{animation.height}, {animation.fps:g} fps), "
-                f"asked for by <@{presser}>.{reduced}",
+                content=content,
                 file=discord.File(io.BytesIO(animation.data), filename=f"reelbot-{job.id}.gif"),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             await self.jobs.record(job.id, gif=str(sent.id))
             done = True
-            return f"Posted the GIF ({size(len(animation.data))}): {sent.jump_url}{reduced}"
+            posted = _("Posted the GIF ({size}): {link}", size=size(len(animation.data)), link=sent.jump_url)
+            return posted + _reduced(animation.reduced)
         except VideoError:
-            return (
-                f"The clip of `{job.id}` could not be read to make a GIF; the team can look it up by job id."
+            return _(
+                "The clip of `{job}` could not be read to make a GIF; the team can look it up by job id.",
+                job=job.id,
             )
         except Unreachable as exc:
-            return (
-                f"I cannot post the GIF in <#{job.channel_id}> ({exc.detail}); a server admin can fix that."
+            return _(
+                "I cannot post the GIF in <#{channel}> ({detail}); a server admin can fix that.",
+                channel=job.channel_id,
+                detail=exc.detail,
             )
         except DiscordDown:
-            return "Discord did not take the GIF just now; press the button again in a minute."
+            return _("Discord did not take the GIF just now; press the button again in a minute.")
         finally:
             if not done:
                 await self.jobs.forget(job.id, "gif")  # the next press tries again
@@ -100,3 +127,10 @@ class GifCog(commands.Cog, name="gif"):
     @staticmethod
     def _link(job: JobRecord, message_id: str) -> str:
         return f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{message_id}"
+
+
+def _reduced(reduced: tuple[str, ...]) -> str:
+    """`` Reduced to fit: 480 px wide (from 720).``, or nothing when nothing was reduced."""
+    if not reduced:
+        return ""
+    return " " + _("Reduced to fit: {what}.", what=", ".join(reduced))

@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.access import AccessPolicy, member_of
 from bot.errors import UserFacingError
 from bot.fmt import clip_text, relative
+from bot.i18n import _
 from bot.jobs import JobBook, JobNotes
 from bot.ui import Component, Router
 from inference.contract import ContractError, JobRecord
@@ -58,7 +59,7 @@ class HistoryCog(commands.Cog, name="history"):
     async def page_pressed(self, interaction: discord.Interaction, target: str) -> None:
         match = _TARGET.fullmatch(target)
         if match is None:
-            raise UserFacingError("This button no longer does anything; run /history again.")
+            raise UserFacingError(_("This button no longer does anything; run /history again."))
         asker = member_of(interaction)
         await self.access.history(asker, match["user"])
         content, view = await self._page(asker.guild_id, match["user"], asker.user_id, int(match["page"]))
@@ -68,30 +69,50 @@ class HistoryCog(commands.Cog, name="history"):
         self, guild_id: str, subject: str, asker: str, page: int
     ) -> tuple[str, discord.ui.View | None]:
         clips = await self.jobs.history(guild_id, subject)
-        whose = "Your" if subject == asker else f"<@{subject}>'s"
+        own = subject == asker
         if not clips:
-            none = "You have" if subject == asker else f"<@{subject}> has"
-            return f"{none} no posted videos in this server in the last {self._kept()}.", None
+            if own:
+                none = _("You have no posted videos in this server in the last {kept}.", kept=self._kept())
+            else:
+                none = _(
+                    "<@{member}> has no posted videos in this server in the last {kept}.",
+                    member=subject,
+                    kept=self._kept(),
+                )
+            return none, None
         pages = (len(clips) + PAGE_SIZE - 1) // PAGE_SIZE
         page = min(max(page, 1), pages)
         shown = clips[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        lines = [
-            f"**{whose} videos in this server**, newest first (page {page} of {pages}, {len(clips)} in all):"
-        ]
+        numbers = {"page": page, "pages": pages, "count": len(clips)}
+        if own:
+            title = _(
+                "**Your videos in this server**, newest first (page {page} of {pages}, {count} in all):",
+                **numbers,
+            )
+        else:
+            title = _(
+                "**<@{member}>'s videos in this server**, newest first "
+                "(page {page} of {pages}, {count} in all):",
+                member=subject,
+                **numbers,
+            )
+        lines = [title]
         lines += [_line(job, notes, posted_at) for job, notes, posted_at in shown]
-        lines.append(f"Videos are listed for {self._kept()} after they are made.")
+        lines.append(_("Videos are listed for {kept} after they are made.", kept=self._kept()))
         view = None
         if pages > 1:
             view = discord.ui.View(timeout=None)
             if page > 1:
-                view.add_item(Component("history", f"{subject}p{page - 1}", label="Newer", emoji="◀️"))
+                view.add_item(Component("history", f"{subject}p{page - 1}", label=_("Newer"), emoji="◀️"))
             if page < pages:
-                view.add_item(Component("history", f"{subject}p{page + 1}", label="Older", emoji="▶️"))
+                view.add_item(Component("history", f"{subject}p{page + 1}", label=_("Older"), emoji="▶️"))
         return clip_text("\n".join(lines)), view
 
     def _kept(self) -> str:
         days = self.jobs.retention / 86400
-        return f"{days:g} days" if days >= 1 else f"{self.jobs.retention / 3600:g} hours"
+        if days >= 1:
+            return _("{days:g} days", days=days)
+        return _("{hours:g} hours", hours=self.jobs.retention / 3600)
 
 
 def _line(job: JobRecord, notes: JobNotes, posted_at: float) -> str:
@@ -103,6 +124,10 @@ def _line(job: JobRecord, notes: JobNotes, posted_at: float) -> str:
     except ContractError:
         clip = None
     seed = clip.seed if clip is not None else job.spec.seed
-    used = f"`{job.spec.model}`" + (f", seed {seed}" if seed is not None else "")
+    used = (
+        _("`{model}`, seed {seed}", model=job.spec.model, seed=seed)
+        if seed is not None
+        else f"`{job.spec.model}`"
+    )
     link = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{notes.clip_message}"
     return f"• {relative(posted_at)}: {used}: [{prompt}]({link})"

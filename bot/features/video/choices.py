@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from discord import app_commands
 
-from bot.models import SHAPE_NAMES
+from bot.i18n import _
+from bot.models import SHAPE_NAMES, lengths_text
 from inference.contract import ModelId
 from inference.recipes import recipe_for
 
@@ -17,7 +18,12 @@ _MOST = 25
 def models(served: Sequence[ModelId], current: str) -> list[app_commands.Choice[str]]:
     """The running models, with what each makes from."""
     return [
-        app_commands.Choice(name=f"{m} ({'image' if m.image_to_video else 'text'} to video)", value=m.value)
+        app_commands.Choice(
+            name=_("{model} (image to video)", model=m)
+            if m.image_to_video
+            else _("{model} (text to video)", model=m),
+            value=m.value,
+        )
         for m in served
         if current.lower() in m.value
     ][:_MOST]
@@ -31,9 +37,19 @@ def lengths(served: Sequence[ModelId], current: str) -> list[app_commands.Choice
             offered.setdefault(length, []).append(model.value)
     found = []
     for length in sorted(offered):
-        seconds = sorted({f"{recipe_for(m).seconds_for(length):.0f} s" for m in offered[length]})
-        cost = "" if length == 1 else f", takes {length}x as long, counts as {length} videos"
-        name = f"{' or '.join(seconds)} ({', '.join(offered[length])}{cost})"
+        # whole seconds, in the order of their English text ("10 s" before "5 s") in every language
+        seconds = sorted({round(recipe_for(m).seconds_for(length)) for m in offered[length]}, key=str)
+        said = lengths_text(seconds)
+        makers = ", ".join(offered[length])
+        if length == 1:
+            name = _("{lengths} ({models})", lengths=said, models=makers)
+        else:
+            name = _(
+                "{lengths} ({models}, takes {length}x as long, counts as {length} videos)",
+                lengths=said,
+                models=makers,
+                length=length,
+            )
         if current.lower() in name.lower():
             found.append(app_commands.Choice(name=name[:100], value=str(length)))
     return found[:_MOST]
@@ -49,7 +65,7 @@ def shapes(served: Sequence[ModelId], current: str) -> list[app_commands.Choice[
     for shape in SHAPE_NAMES:
         if shape not in offered:
             continue
-        name = f"{SHAPE_NAMES[shape]} ({', '.join(offered[shape])})"
+        name = _("{shape} ({models})", shape=_(SHAPE_NAMES[shape]), models=", ".join(offered[shape]))
         if current.lower() in name.lower():
             found.append(app_commands.Choice(name=name[:100], value=shape))
     return found[:_MOST]

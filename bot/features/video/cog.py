@@ -27,6 +27,7 @@ from bot.features.video.buttons import extend_form, remix_form
 from bot.features.video.replies import Replies
 from bot.funnel import Funnel
 from bot.guildconfig import GuildLimits
+from bot.i18n import _, for_everyone
 from bot.jobs import ClipState, JobBook
 from bot.limit_messages import allowance_text
 from bot.limits import LimitsService
@@ -125,8 +126,10 @@ class VideoCog(commands.Cog, name="video"):
         if extend is not None:
             if attachment is not None or request.shape is not None or model is not None:
                 raise UserFacingError(
-                    "Extend continues the clip from its last frame, in its shape, with the image-to-video "
-                    "model of its family: leave out the image, shape and model options.",
+                    _(
+                        "Extend continues the clip from its last frame, in its shape, with the "
+                        "image-to-video model of its family: leave out the image, shape and model options."
+                    ),
                     reason="input",
                 )
             source = await self.access.job(member, extend, JobAction.SEE)
@@ -221,7 +224,7 @@ class VideoCog(commands.Cog, name="video"):
         job = await self.access.job(member, job_id, JobAction.SEE)
         prompt = values.get("prompt", "").strip()
         if not prompt:
-            raise UserFacingError("The prompt is empty; write what the video shows.", reason="input")
+            raise UserFacingError(_("The prompt is empty; write what the video shows."), reason="input")
         await interaction.response.defer(ephemeral=True, thinking=True)
         request = await self._rerun(interaction, member, job, Origin.REMIX, prompt)
         await self.replies.outcome(interaction, await self.pipeline.run(request))
@@ -242,7 +245,7 @@ class VideoCog(commands.Cog, name="video"):
         job = await self.access.job(member, job_id, JobAction.SEE)
         prompt = values.get("prompt", "").strip()
         if not prompt:
-            raise UserFacingError("The prompt is empty; write what happens next.", reason="input")
+            raise UserFacingError(_("The prompt is empty; write what happens next."), reason="input")
         await interaction.response.defer(ephemeral=True, thinking=True)
         request = await self._rerun(interaction, member, job, Origin.EXTEND, prompt)
         request = replace(request, image_ref=None, length=None, shape=None, **await self._extension(job))
@@ -254,7 +257,9 @@ class VideoCog(commands.Cog, name="video"):
         job = await self.access.job(member, job_id, JobAction.DELETE)
         if not await self.jobs.claim_deletion(job.id, member.user_id):
             notes = await self.jobs.notes(job.id)
-            raise UserFacingError(f"The clip of `{job.id}` was already deleted by <@{notes.deleted_by}>.")
+            raise UserFacingError(
+                _("The clip of `{job}` was already deleted by <@{user}>.", job=job.id, user=notes.deleted_by)
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
         notes = await self.jobs.notes(job.id)
         message_id = notes.clip_message or (str(interaction.message.id) if interaction.message else None)
@@ -265,18 +270,18 @@ class VideoCog(commands.Cog, name="video"):
         except DiscordDown:
             await self.jobs.forget(job.id, "deleted_by")  # nothing happened: it can be pressed again
             raise UserFacingError(
-                "Discord did not take the deletion just now; press Delete again in a minute."
+                _("Discord did not take the deletion just now; press Delete again in a minute.")
             ) from None
         except Unreachable:
-            kept = " I could not remove the message itself (a missing permission); a moderator can."
+            kept = " " + _("I could not remove the message itself (a missing permission); a moderator can.")
         await self.jobs.remove_clip(job, ClipState.DELETED)
         if notes.status_message:
             # the clip is gone; an outdated status line is not worth failing for
+            with for_everyone():  # the status message is for the channel
+                line = texts.deleted_line(job)
             with contextlib.suppress(ChannelError):
-                await self.channels.edit(
-                    job.channel_id, notes.status_message, content=texts.deleted_line(job)
-                )
-        await interaction.followup.send(f"Deleted the clip of `{job.id}`.{kept}", ephemeral=True)
+                await self.channels.edit(job.channel_id, notes.status_message, content=line)
+        await interaction.followup.send(_("Deleted the clip of `{job}`.", job=job.id) + kept, ephemeral=True)
 
     # ------------------------------------------------------------------- helpers
 
@@ -284,14 +289,18 @@ class VideoCog(commands.Cog, name="video"):
         job = await self.access.job(member_of(interaction), job_id, JobAction.CANCEL)
         if job.status.terminal:
             raise UserFacingError(
-                f"Job `{job.id}` has already {job.status.value}; there is nothing to cancel."
+                _(
+                    "Job `{job}` has already {status}; there is nothing to cancel.",
+                    job=job.id,
+                    status=texts.status_word(job.status),
+                )
             )
         outcome = await self.pipeline.queue.cancel(job.id)
         if outcome == "cancelled":
-            return f"Cancelled `{job.id}`."
+            return _("Cancelled `{job}`.", job=job.id)
         if outcome == "cancelling":
-            return f"Stopping `{job.id}`: it ends at its next step."
-        return f"Job `{job.id}` had already {outcome}."
+            return _("Stopping `{job}`: it ends at its next step.", job=job.id)
+        return _("Job `{job}` had already {status}.", job=job.id, status=texts.status_word(outcome))
 
     async def _extension(self, job: JobRecord) -> dict[str, Any]:
         """The request fields that continue ``job``'s clip (its last frame, its model family's
@@ -304,8 +313,11 @@ class VideoCog(commands.Cog, name="video"):
         notes = await self.jobs.notes(job.id)
         if clip is None or notes.clip_state is not ClipState.POSTED:
             raise UserFacingError(
-                f"Only a posted clip can be extended, and the clip of `{job.id}` is not: "
-                f"{texts.not_served_line(job, notes) if clip is not None else 'it was not made.'}",
+                _(
+                    "Only a posted clip can be extended, and the clip of `{job}` is not: {reason}",
+                    job=job.id,
+                    reason=texts.not_served_line(job, notes) if clip is not None else _("it was not made."),
+                ),
                 reason="input",
             )
         model = EXTEND_MODEL[job.spec.model]
@@ -345,29 +357,40 @@ class VideoCog(commands.Cog, name="video"):
         """What /job shows: where a job stands, or its clip where moderation allowed it."""
         clip = job.clip()
         if job.status is not JobStatus.SUCCEEDED or clip is None:
-            detail = f": {job.error}" if job.error else "."
-            return {"content": f"Job `{job.id}` is {job.status.value}{detail}"}
+            status = texts.status_word(job.status)
+            if job.error:
+                return {
+                    "content": _(
+                        "Job `{job}` is {status}: {error}", job=job.id, status=status, error=job.error
+                    )
+                }
+            return {"content": _("Job `{job}` is {status}.", job=job.id, status=status)}
         notes = await self.jobs.notes(job.id)
         state = notes.clip_state
         spoiler, note = False, ""
         if state is ClipState.HELD and await self.access.is_moderator(member):
             pending = await self.approvals.get(approval_id(Kind.CLIP, job.id))
-            reasons = pending.reasons if pending is not None else "it waits for a moderator"
-            spoiler, note = True, f"This clip waits for a moderator's approval ({reasons}); it is not posted."
+            reasons = pending.reasons if pending is not None else _("it waits for a moderator")
+            note = _(
+                "This clip waits for a moderator's approval ({reasons}); it is not posted.", reasons=reasons
+            )
+            spoiler = True
         elif state is not ClipState.POSTED:
             return {"content": texts.not_served_line(job, notes)}
         try:
             data = await self.store.get(clip.clip_ref)
         except StorageError:
             return {
-                "content": f"The clip of `{job.id}` has expired from storage; re-roll it to make it again."
+                "content": _(
+                    "The clip of `{job}` has expired from storage; re-roll it to make it again.", job=job.id
+                )
             }
         kwargs: dict[str, Any] = {"embed": texts.clip_embed(job, clip, notes), "content": note or None}
         name = f"{'SPOILER_' if spoiler else ''}reelbot-{job.id}.mp4"
         if len(data) <= interaction.filesize_limit:
             kwargs["file"] = discord.File(io.BytesIO(data), filename=name, spoiler=spoiler)
         elif not spoiler:
-            kwargs["content"] = clip.clip_url or "The clip is larger than this server's upload limit."
+            kwargs["content"] = clip.clip_url or _("The clip is larger than this server's upload limit.")
         return kwargs
 
 
@@ -381,7 +404,10 @@ def _length(value: str | None) -> int | None:
         return None
     if value.strip() not in {str(n) for n in LENGTHS}:
         raise UserFacingError(
-            f"`{value}` is not a length I know: pick one the length option offers (5 s or 10 s).",
+            _(
+                "`{value}` is not a length I know: pick one the length option offers (5 s or 10 s).",
+                value=value,
+            ),
             reason="input",
         )
     return int(value)
@@ -393,7 +419,10 @@ def _shape(value: str | None) -> str | None:
         return None
     if value.strip() not in SHAPES:
         raise UserFacingError(
-            f"`{value}` is not a shape I know: pick landscape, portrait, square or the image's own.",
+            _(
+                "`{value}` is not a shape I know: pick landscape, portrait, square or the image's own.",
+                value=value,
+            ),
             reason="input",
         )
     return value.strip()

@@ -17,6 +17,7 @@ from bot.features.drafts.store import Draft
 from bot.features.video import texts
 from bot.features.video.buttons import status_buttons
 from bot.fmt import clip_text
+from bot.i18n import _, for_everyone
 from bot.jobs import JobBook
 from bot.requests import Drafted, Held, Outcome, Queued
 
@@ -40,27 +41,32 @@ class Replies:
     async def queued(self, interaction: discord.Interaction, queued: Queued) -> None:
         job = queued.job
         if queued.replayed:
-            await interaction.followup.send(f"Already queued as `{job.id}`.", ephemeral=True)
+            await interaction.followup.send(_("Already queued as `{job}`.", job=job.id), ephemeral=True)
             return
         place = ""
         if queued.position is not None:
             ahead = queued.position.ahead
-            place = " You are next." if ahead == 0 else f" {ahead} ahead of you."
-        text = f"Queued `{job.id}` with `{job.spec.model}`.{place}"
+            place = " " + (_("You are next.") if ahead == 0 else _("{ahead} ahead of you.", ahead=ahead))
+        text = _("Queued `{job}` with `{model}`.", job=job.id, model=job.spec.model) + place
         if len(queued.jobs) > 1:
-            ids = ", ".join(f"`{j.id}`" for j in queued.jobs)
             text = (
-                f"Queued {len(queued.jobs)} takes with `{job.spec.model}`: {ids}, each with its own seed. "
-                f"Each is posted when it is ready; keep the one you like.{place}"
+                _(
+                    "Queued {count} takes with `{model}`: {jobs}, each with its own seed. "
+                    "Each is posted when it is ready; keep the one you like.",
+                    count=len(queued.jobs),
+                    model=job.spec.model,
+                    jobs=", ".join(f"`{j.id}`" for j in queued.jobs),
+                )
+                + place
             )
         if job.spec.extend_ref:
-            text += " It continues the clip from its last frame; the posted clip is the two joined."
+            text += " " + _("It continues the clip from its last frame; the posted clip is the two joined.")
         if queued.enhancement is not None:
             text += texts.enhancement_lines(queued.enhancement)
         # the member hears first: the status message waits its turn in the channel's rate limit
         # (Discord takes about 5 messages per 5 s in one channel), which a busy channel can fill
         await self._send(
-            interaction, text, queued.preview, " This is the part of your image the video will show."
+            interaction, text, queued.preview, " " + _("This is the part of your image the video will show.")
         )
         note = await self.post_statuses(job.channel_id, queued, interaction.user)
         if note:
@@ -71,7 +77,10 @@ class Replies:
         note for the member about one that could not be posted."""
         notes = []
         for number, take in enumerate(queued.jobs, 1):
-            label = f"Take {number} of {len(queued.jobs)}: " if len(queued.jobs) > 1 else ""
+            label = ""
+            if len(queued.jobs) > 1:
+                with for_everyone():  # the status message is for the channel
+                    label = _("Take {number} of {total}:", number=number, total=len(queued.jobs)) + " "
             one = replace(queued, job=take, position=queued.position if number == 1 else None)
             notes.append(await self.post_status(channel_id, one, mention, prefix + label))
         return next((n for n in notes if n), "")
@@ -80,26 +89,33 @@ class Replies:
         """Post the job's status message (with Cancel) and record it; returns a note for the
         member when it could not be posted."""
         job = queued.job
+        with for_everyone():  # the status message is for the channel
+            content = prefix + texts.queued_line(job, queued.position)
+            view = status_buttons(job.id)
         try:
             status = await self.channels.send(
                 channel_id,
-                content=prefix + texts.queued_line(job, queued.position),
-                view=status_buttons(job.id),
+                content=content,
+                view=view,
                 allowed_mentions=discord.AllowedMentions(users=[mention]),
             )
         except Unreachable:
-            return "\nI could not post its status here (missing permission); the clip may not arrive."
+            return "\n" + _("I could not post its status here (missing permission); the clip may not arrive.")
         except ChannelError as exc:
             # the job is queued: a status message lost to a Discord hiccup is no reason to fail
             log.warning("job %s: could not post its status message: %s", job.id, exc)
-            return "\nI could not post its status in the channel just now; the clip will still be posted."
+            return "\n" + _(
+                "I could not post its status in the channel just now; the clip will still be posted."
+            )
         await self.jobs.record(job.id, only_if_new="status", status=str(status.id))
         return ""
 
     async def held(self, interaction: discord.Interaction, held: Held) -> None:
-        text = (
-            f"Your video `{held.job_id}` waits for a moderator's approval ({held.reasons}). "
-            "You will be mentioned here when they decide."
+        text = _(
+            "Your video `{job}` waits for a moderator's approval ({reasons}). "
+            "You will be mentioned here when they decide.",
+            job=held.job_id,
+            reasons=held.reasons,
         )
         if held.enhancement is not None:
             text += texts.enhancement_lines(held.enhancement)

@@ -6,8 +6,9 @@ import discord
 
 from bot.enhance import Enhancement
 from bot.fmt import clip_text, relative
+from bot.i18n import N_, _
 from bot.jobs import ClipState, JobNotes
-from inference.contract import ClipResult, JobRecord
+from inference.contract import ClipResult, JobRecord, JobStatus
 from inference.jobqueue import Position
 
 BAR_WIDTH = 20
@@ -21,85 +22,196 @@ def progress_bar(step: int, total: int) -> str:
     return f"`[{'█' * filled}{'░' * (BAR_WIDTH - filled)}]` {100 * min(step, total) // total}%"
 
 
+#: a job's status, as members read it ("Job `x` is running", "has already failed")
+STATUS_WORDS = {
+    JobStatus.QUEUED.value: N_("queued"),
+    JobStatus.RUNNING.value: N_("running"),
+    JobStatus.SUCCEEDED.value: N_("succeeded"),
+    JobStatus.FAILED.value: N_("failed"),
+    JobStatus.CANCELLED.value: N_("cancelled"),
+}
+
+
+def status_word(status: str) -> str:
+    """A job status (or a queue's answer that is one), in the language of the moment."""
+    word = STATUS_WORDS.get(str(status))
+    return _(word) if word is not None else status
+
+
 def queued_line(job: JobRecord, position: Position | None) -> str:
     """The status message while a job waits."""
-    who = f"<@{job.user_id}>"
+    user, model = job.user_id, job.spec.model
     if position is None:
-        return f"⏳ {who} your video `{job.id}` is queued."
-    place = "next in line" if position.ahead == 0 else f"{position.ahead} ahead of it"
-    if position.eta is None or position.workers == 0:
-        eta = "no worker for this model is online right now; it will start when one is"
-    else:
-        eta = f"expected to start {relative(position.eta)}"
-    return f"⏳ {who} your video `{job.id}` ({job.spec.model}) is queued: {place}, {eta}."
+        return _("⏳ <@{user}> your video `{job}` is queued.", user=user, job=job.id)
+    waiting = position.eta is None or position.workers == 0
+    if position.ahead == 0 and waiting:
+        return _(
+            "⏳ <@{user}> your video `{job}` ({model}) is queued: next in line, "
+            "no worker for this model is online right now; it will start when one is.",
+            user=user,
+            job=job.id,
+            model=model,
+        )
+    if position.ahead == 0:
+        return _(
+            "⏳ <@{user}> your video `{job}` ({model}) is queued: next in line, expected to start {when}.",
+            user=user,
+            job=job.id,
+            model=model,
+            when=relative(position.eta or 0),
+        )
+    if waiting:
+        return _(
+            "⏳ <@{user}> your video `{job}` ({model}) is queued: {ahead} ahead of it, "
+            "no worker for this model is online right now; it will start when one is.",
+            user=user,
+            job=job.id,
+            model=model,
+            ahead=position.ahead,
+        )
+    return _(
+        "⏳ <@{user}> your video `{job}` ({model}) is queued: {ahead} ahead of it, expected to start {when}.",
+        user=user,
+        job=job.id,
+        model=model,
+        ahead=position.ahead,
+        when=relative(position.eta or 0),
+    )
 
 
 def rendering_line(job: JobRecord, step: int, total: int) -> str:
     """The status message while a job renders."""
-    bar = progress_bar(step, total)
-    return f"🎬 <@{job.user_id}> rendering `{job.id}` ({job.spec.model}): step {step}/{total} {bar}"
+    return _(
+        "🎬 <@{user}> rendering `{job}` ({model}): step {step}/{total} {bar}",
+        user=job.user_id,
+        job=job.id,
+        model=job.spec.model,
+        step=step,
+        total=total,
+        bar=progress_bar(step, total),
+    )
 
 
 def started_line(job: JobRecord) -> str:
-    return f"🎬 <@{job.user_id}> rendering `{job.id}` ({job.spec.model}): starting..."
+    return _(
+        "🎬 <@{user}> rendering `{job}` ({model}): starting...",
+        user=job.user_id,
+        job=job.id,
+        model=job.spec.model,
+    )
 
 
 def requeued_line(job: JobRecord) -> str:
-    return f"⏳ <@{job.user_id}> your video `{job.id}` went back in the queue (a worker stopped)."
+    return _(
+        "⏳ <@{user}> your video `{job}` went back in the queue (a worker stopped).",
+        user=job.user_id,
+        job=job.id,
+    )
 
 
 def held_line(job: JobRecord) -> str:
     """The status message while a moderator looks at the finished clip."""
-    return f"🔎 <@{job.user_id}> your video `{job.id}` is ready and waits for a moderator's approval."
+    return _(
+        "🔎 <@{user}> your video `{job}` is ready and waits for a moderator's approval.",
+        user=job.user_id,
+        job=job.id,
+    )
 
 
 def finished_line(job: JobRecord, clip_url: str | None) -> str:
-    link = f": {clip_url}" if clip_url else "."
-    return f"✅ <@{job.user_id}> your video `{job.id}` is ready{link}"
+    if clip_url:
+        return _(
+            "✅ <@{user}> your video `{job}` is ready: {url}", user=job.user_id, job=job.id, url=clip_url
+        )
+    return _("✅ <@{user}> your video `{job}` is ready.", user=job.user_id, job=job.id)
 
 
 def failed_line(job: JobRecord, reason: str) -> str:
-    return clip_text(f"❌ <@{job.user_id}> your video `{job.id}` could not be made: {reason}")
+    return clip_text(
+        _(
+            "❌ <@{user}> your video `{job}` could not be made: {reason}",
+            user=job.user_id,
+            job=job.id,
+            reason=reason,
+        )
+    )
 
 
 def not_posted_line(job: JobRecord, reason: str) -> str:
     """The status message of a clip that was made but will not be posted."""
-    return clip_text(f"❌ <@{job.user_id}> your video `{job.id}` was made but will not be posted: {reason}")
+    return clip_text(
+        _(
+            "❌ <@{user}> your video `{job}` was made but will not be posted: {reason}",
+            user=job.user_id,
+            job=job.id,
+            reason=reason,
+        )
+    )
 
 
 def cancelled_line(job: JobRecord) -> str:
-    return f"🚫 <@{job.user_id}> your video `{job.id}` was cancelled."
+    return _("🚫 <@{user}> your video `{job}` was cancelled.", user=job.user_id, job=job.id)
 
 
 def deleted_line(job: JobRecord) -> str:
     """The status message once the clip was deleted."""
-    return f"🗑️ <@{job.user_id}> the clip of `{job.id}` was deleted."
+    return _("🗑️ <@{user}> the clip of `{job}` was deleted.", user=job.user_id, job=job.id)
 
 
 def not_served_line(job: JobRecord, notes: JobNotes) -> str:
     """What /job says about a finished clip that is not (or not yet) shown to members."""
     state = notes.clip_state
     if state is ClipState.DELETED:
-        by = f" by <@{notes.deleted_by}>" if notes.deleted_by else ""
-        return f"The clip of `{job.id}` was deleted{by}; it is no longer kept."
+        if notes.deleted_by:
+            return _(
+                "The clip of `{job}` was deleted by <@{user}>; it is no longer kept.",
+                job=job.id,
+                user=notes.deleted_by,
+            )
+        return _("The clip of `{job}` was deleted; it is no longer kept.", job=job.id)
     if state is ClipState.REJECTED:
-        return f"A moderator did not approve the clip of `{job.id}`; it is not kept."
+        return _("A moderator did not approve the clip of `{job}`; it is not kept.", job=job.id)
     if state is ClipState.UNDELIVERABLE:
-        return clip_text(f"The clip of `{job.id}` could not be posted: {notes.failed}.")
+        return clip_text(
+            _("The clip of `{job}` could not be posted: {reason}.", job=job.id, reason=notes.failed)
+        )
     if state is ClipState.REFUSED:
-        why = f": {notes.failed}" if notes.failed else "."
-        return clip_text(f"The clip of `{job.id}` was not posted{why} It is not kept.")
+        if notes.failed:
+            # the reason is a clause without a full stop, and the text has never added one
+            return clip_text(
+                _(
+                    "The clip of `{job}` was not posted: {reason} It is not kept.",
+                    job=job.id,
+                    reason=notes.failed,
+                )
+            )
+        return _("The clip of `{job}` was not posted. It is not kept.", job=job.id)
     if state is ClipState.HELD:
-        return f"The clip of `{job.id}` waits for a moderator's approval."
-    return f"The clip of `{job.id}` is being posted in <#{job.channel_id}>; look there in a moment."
+        return _("The clip of `{job}` waits for a moderator's approval.", job=job.id)
+    return _(
+        "The clip of `{job}` is being posted in <#{channel}>; look there in a moment.",
+        job=job.id,
+        channel=job.channel_id,
+    )
 
 
 def enhancement_lines(enhancement: Enhancement) -> str:
     """The private reply's lines about the prompt: the enhanced text, or why it is the member's."""
     if not enhancement.enhanced:
         return f"\n{enhancement.note}" if enhancement.note else ""
-    shortened = " (shortened to fit the model)" if enhancement.shortened else ""
-    return f"\n**Enhanced prompt**{shortened}:\n> {clip_text(enhancement.prompt, 1500)}"
+    title = (
+        _("**Enhanced prompt** (shortened to fit the model):")
+        if enhancement.shortened
+        else _("**Enhanced prompt**:")
+    )
+    return f"\n{title}\n> {clip_text(enhancement.prompt, 1500)}"
+
+
+def shape_of(width: int, height: int) -> str:
+    """``portrait``, ``square`` or ``landscape``, in the language of the moment."""
+    if height > width:
+        return _("portrait")
+    return _("square") if height == width else _("landscape")
 
 
 def clip_embed(job: JobRecord, clip: ClipResult, notes: JobNotes | None = None) -> discord.Embed:
@@ -108,23 +220,35 @@ def clip_embed(job: JobRecord, clip: ClipResult, notes: JobNotes | None = None) 
     it extends, render time, job id."""
     embed = discord.Embed(description=clip_text(clip.prompt or job.spec.prompt, 4000), colour=_EMBED_COLOUR)
     if job.spec.original_prompt and job.spec.original_prompt != clip.prompt:
-        embed.title = "Enhanced prompt"
-        embed.add_field(name="Your words", value=clip_text(job.spec.original_prompt, 1000), inline=False)
-    embed.add_field(name="Model", value=clip.model)
-    embed.add_field(name="Seed", value=str(clip.seed))
+        embed.title = _("Enhanced prompt")
+        embed.add_field(name=_("Your words"), value=clip_text(job.spec.original_prompt, 1000), inline=False)
+    embed.add_field(name=_("Model"), value=clip.model)
+    embed.add_field(name=_("Seed"), value=str(clip.seed))
     seconds = clip.frames / clip.fps if clip.fps else 0.0
-    embed.add_field(name="Length", value=f"{seconds:.1f} s ({clip.frames} frames at {clip.fps:g} fps)")
-    shape = "portrait" if clip.height > clip.width else "square" if clip.height == clip.width else "landscape"
-    embed.add_field(name="Size", value=f"{clip.width}x{clip.height} ({shape})")
+    embed.add_field(
+        name=_("Length"),
+        value=_(
+            "{seconds:.1f} s ({frames} frames at {fps:g} fps)",
+            seconds=seconds,
+            frames=clip.frames,
+            fps=clip.fps,
+        ),
+    )
+    embed.add_field(
+        name=_("Size"),
+        value=f"{clip.width}x{clip.height} ({shape_of(clip.width, clip.height)})",
+    )
     if job.spec.fps:
-        embed.add_field(name="Motion", value=f"smoothed to {job.spec.fps} fps")
+        embed.add_field(name=_("Motion"), value=_("smoothed to {fps} fps", fps=job.spec.fps))
     if notes is not None and notes.take:
-        number, _, total = notes.take.partition("/")
-        embed.add_field(name="Take", value=f"{number} of {total}")
+        number, _sep, total = notes.take.partition("/")
+        embed.add_field(name=_("Take"), value=_("{number} of {total}", number=number, total=total))
     if notes is not None and notes.extends:
-        embed.add_field(name="Extends", value=f"`{notes.extends}` (joined: this clip includes it)")
-    embed.add_field(name="Render time", value=f"{clip.render_seconds:.0f} s")
+        embed.add_field(
+            name=_("Extends"), value=_("`{job}` (joined: this clip includes it)", job=notes.extends)
+        )
+    embed.add_field(name=_("Render time"), value=_("{seconds:.0f} s", seconds=clip.render_seconds))
     if clip.prompt_shortened:
-        embed.add_field(name="Note", value="The prompt was shortened to fit the model.", inline=False)
-    embed.set_footer(text=f"job {job.id}")
+        embed.add_field(name=_("Note"), value=_("The prompt was shortened to fit the model."), inline=False)
+    embed.set_footer(text=_("job {job}", job=job.id))
     return embed
