@@ -9,6 +9,7 @@ Delivery, which runs outside interactions, asks :meth:`Languages.server` per job
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 #: how long a server's setting is trusted before it is read again (a change made through this
 #: bot is seen at once: the settings feature calls :meth:`Languages.forget`)
 CACHE_SECONDS = 60.0
+#: how long an interaction waits for the setting before it goes on with Discord's server locale:
+#: the language is read before the interaction is answered, which Discord wants within 3 s
+READ_SECONDS = 0.5
 
 
 class Languages:
@@ -66,9 +70,9 @@ class Languages:
         if cached is not None and cached[0] > now:
             return cached[1]
         try:
-            config = await self.configs.load(guild_id)
-        except RedisError as exc:  # a language is never worth failing a reply for
-            log.warning("could not read the language of guild %s: %s", guild_id, exc)
+            config = await asyncio.wait_for(self.configs.load(guild_id), READ_SECONDS)
+        except (RedisError, TimeoutError) as exc:  # a language is never worth a late or failed reply
+            log.warning("could not read the language of guild %s: %r", guild_id, exc)
             return cached[1] if cached is not None else None
         chosen: str | None = getattr(config, "language", None)
         self._settings[guild_id] = (now + self.cache_seconds, chosen)
