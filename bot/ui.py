@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 import discord
 
 from bot.funnel import Funnel
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from bot.languages import Languages
@@ -164,7 +165,7 @@ class Router:
         handler = self.buttons.get(action)
         if handler is None:
             await self.funnel.reply(
-                interaction, "This button no longer does anything; run the command again."
+                interaction, _("This button no longer does anything; run the command again.")
             )
             return
         await self.funnel.guard(interaction, lambda: handler(interaction, target))
@@ -181,7 +182,9 @@ class Router:
             await self.languages.enter(interaction)
         handler = self.forms.get(match["action"])
         if handler is None:
-            await self.funnel.reply(interaction, "This form no longer does anything; run the command again.")
+            await self.funnel.reply(
+                interaction, _("This form no longer does anything; run the command again.")
+            )
             return True
         values = form_values(data)
         await self.funnel.guard(interaction, lambda: handler(interaction, match["target"], values))

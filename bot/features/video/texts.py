@@ -199,12 +199,16 @@ def enhancement_lines(enhancement: Enhancement) -> str:
     """The private reply's lines about the prompt: the enhanced text, or why it is the member's."""
     if not enhancement.enhanced:
         return f"\n{enhancement.note}" if enhancement.note else ""
-    title = (
-        _("**Enhanced prompt** (shortened to fit the model):")
-        if enhancement.shortened
-        else _("**Enhanced prompt**:")
-    )
-    return f"\n{title}\n> {clip_text(enhancement.prompt, 1500)}"
+    if enhancement.translated_from:
+        title = _("**In English for the video model**:")
+    elif enhancement.shortened:
+        title = _("**Enhanced prompt** (shortened to fit the model):")
+    else:
+        title = _("**Enhanced prompt**:")
+    lines = f"\n{title}\n> {clip_text(enhancement.prompt, 1500)}"
+    if enhancement.summary:  # the English prompt, summed up in the member's language
+        lines += "\n" + _("In short: {summary}", summary=clip_text(enhancement.summary, 300))
+    return lines
 
 
 def shape_of(width: int, height: int) -> str:
@@ -220,7 +224,8 @@ def clip_embed(job: JobRecord, clip: ClipResult, notes: JobNotes | None = None) 
     it extends, render time, job id."""
     embed = discord.Embed(description=clip_text(clip.prompt or job.spec.prompt, 4000), colour=_EMBED_COLOUR)
     if job.spec.original_prompt and job.spec.original_prompt != clip.prompt:
-        embed.title = _("Enhanced prompt")
+        translated = notes is not None and notes.translated
+        embed.title = _("Prompt translated into English") if translated else _("Enhanced prompt")
         embed.add_field(name=_("Your words"), value=clip_text(job.spec.original_prompt, 1000), inline=False)
     embed.add_field(name=_("Model"), value=clip.model)
     embed.add_field(name=_("Seed"), value=str(clip.seed))
