@@ -1,7 +1,8 @@
 """Per-guild settings admins tune with /settings, kept in Redis, defaults from the environment.
 
 A guild's settings are one Redis hash (``Keys.guild_config``) with a field per value an
-admin has set (``limit:<name>``) and per role tier (``tier:<role id>``, JSON). Only values
+admin has set (``limit:<name>``, ``option:enhance``, ``option:language``) and per role tier
+(``tier:<role id>``, JSON). Only values
 an admin set are stored, so a changed default in the environment reaches every guild that
 did not override it, and two admins changing different values at once cannot undo each
 other's change.
@@ -17,6 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.errors import UserFacingError
+from bot.i18n import LANGUAGES, _
 from inference.contract import Keys
 from inference.jobqueue import Limits
 
@@ -74,12 +76,22 @@ def check_value(name: str, value: int | bool) -> int | bool:
         SettingsError: an unknown name, or a value out of range.
     """
     if name not in ENV_NAMES:
-        raise SettingsError(f"There is no limit called `{name}`; use one of {', '.join(ENV_NAMES)}.")
+        raise SettingsError(
+            _("There is no limit called `{name}`; use one of {names}.", name=name, names=", ".join(ENV_NAMES))
+        )
     if name == "exempt_moderators":
         return bool(value)
     low, high = BOUNDS[name]
     if not low <= int(value) <= high:
-        raise SettingsError(f"`{name}` must be between {low} and {high}; {value} is not.")
+        raise SettingsError(
+            _(
+                "`{name}` must be between {low} and {high}; {value} is not.",
+                name=name,
+                low=low,
+                high=high,
+                value=value,
+            )
+        )
     return int(value)
 
 
@@ -134,7 +146,9 @@ class Tier:
             if value is not None:
                 check_value(name, value)
         if not 0.1 <= self.weight <= 10:
-            raise SettingsError(f"A tier's weight must be between 0.1 and 10; {self.weight} is not.")
+            raise SettingsError(
+                _("A tier's weight must be between 0.1 and 10; {weight} is not.", weight=self.weight)
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -152,6 +166,8 @@ class GuildConfig:
     tiers: dict[str, Tier] = field(default_factory=dict)
     #: the guild's /video enhance default (off, on, review); None = the deployment's
     enhance: str | None = None
+    #: the guild's language for Reelbot (a code of bot.i18n.LANGUAGES); None = Discord's server setting
+    language: str | None = None
 
     def limits(self, defaults: GuildLimits) -> GuildLimits:
         """The effective limits: the admins' values over the deployment's defaults."""
@@ -213,12 +229,15 @@ def guild_config_from(raw: Mapping[str, str]) -> GuildConfig:
     overrides: dict[str, int | bool] = {}
     tiers: dict[str, Tier] = {}
     for key, value in raw.items():
-        kind, _, name = key.partition(":")
+        kind, _sep, name = key.partition(":")
         if kind == "limit" and name in ENV_NAMES:
             overrides[name] = bool(int(value)) if name == "exempt_moderators" else int(value)
         elif kind == "tier":
             tiers[name] = Tier.from_json(value)
-    return GuildConfig(overrides, tiers, raw.get("option:enhance"))
+    language = raw.get("option:language")
+    # a language this bot no longer speaks (or a value from a newer bot) follows Discord again
+    known = language if language in LANGUAGES else None
+    return GuildConfig(overrides, tiers, raw.get("option:enhance"), known)
 
 
 class GuildConfigStore:
@@ -248,6 +267,27 @@ class GuildConfigStore:
             await self.redis.hdel(self.keys.guild_config(guild_id), "option:enhance")
         else:
             await self.redis.hset(self.keys.guild_config(guild_id), "option:enhance", mode)
+
+    async def set_language(self, guild_id: str, language: str | None) -> None:
+        """Set the guild's language for Reelbot, or forget it (``None``) to follow Discord's server
+        language.
+
+        Raises:
+            SettingsError: a language Reelbot does not speak; nothing was changed.
+        """
+        key = self.keys.guild_config(guild_id)
+        if language is None:
+            await self.redis.hdel(key, "option:language")
+            return
+        if language not in LANGUAGES:
+            raise SettingsError(
+                _(
+                    "Reelbot does not speak `{language}`; choose one of {languages}.",
+                    language=language,
+                    languages=", ".join(f"`{code}`" for code in LANGUAGES),
+                )
+            )
+        await self.redis.hset(key, "option:language", language)
 
     async def set_tier(self, guild_id: str, tier: Tier) -> None:
         await self.redis.hset(self.keys.guild_config(guild_id), f"tier:{tier.role_id}", tier.to_json())

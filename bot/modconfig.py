@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.guildconfig import SettingsError
+from bot.i18n import _
 from inference.contract import Keys
 from inference.safety import AGE_RESTRICTED, Thresholds
 
@@ -115,15 +116,39 @@ class ModerationConfig:
 
     def check(self) -> ModerationConfig:
         """Raises SettingsError when the thresholds are out of order; returns self."""
-        for review, block, where in (
-            (self.review_at, self.block_at, "ordinary channels"),
-            (self.adult_review_at, self.adult_block_at, "age-restricted channels"),
-        ):
-            try:
-                Thresholds(review, block)
-            except ValueError as exc:
-                raise SettingsError(f"Thresholds for {where}: {exc}") from None
+        ordinary, adult = (self.review_at, self.block_at), (self.adult_review_at, self.adult_block_at)
+        try:
+            Thresholds(*ordinary)
+        except ValueError as exc:
+            raise SettingsError(_threshold_problem(*ordinary, exc, adult=False)) from None
+        try:
+            Thresholds(*adult)
+        except ValueError as exc:
+            raise SettingsError(_threshold_problem(*adult, exc, adult=True)) from None
         return self
+
+
+def _threshold_problem(review: float, block: float, exc: ValueError, *, adult: bool) -> str:
+    """What is wrong with a pair of thresholds, for the admin who set them."""
+    if review > block:  # the one mistake /settings moderation allows (its options are 0 to 100)
+        if adult:
+            return _(
+                "Thresholds for age-restricted channels: the review threshold ({review:g}) is above "
+                "the block threshold ({block:g}): set review at or below block (review = block sends "
+                "nothing to moderators)",
+                review=review,
+                block=block,
+            )
+        return _(
+            "Thresholds for ordinary channels: the review threshold ({review:g}) is above the block "
+            "threshold ({block:g}): set review at or below block (review = block sends nothing to "
+            "moderators)",
+            review=review,
+            block=block,
+        )
+    if adult:
+        return _("Thresholds for age-restricted channels: {problem}", problem=exc)
+    return _("Thresholds for ordinary channels: {problem}", problem=exc)
 
 
 _TUPLES = {"words_block", "words_review", "words_allow", "channels"}
@@ -159,7 +184,7 @@ def config_from(raw: Mapping[str, str]) -> ModerationConfig:
     """The settings in a guild's settings hash."""
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        kind, _, name = key.partition(":")
+        kind, _sep, name = key.partition(":")
         if kind == "mod" and name in _NAMES:
             values[name] = _typed(name, json.loads(value))
     return ModerationConfig(**values)

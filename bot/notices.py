@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from bot.audit import AuditLog
 from bot.channels import ChannelError, Channels
+from bot.i18n import _, for_everyone
 from inference.contract import Keys
 
 log = logging.getLogger(__name__)
@@ -33,18 +34,22 @@ class AdminNotices:
     async def tell(
         self, guild_id: str, kind: str, text: str, *, log_channel: str | None, fallback_channel: str | None
     ) -> bool:
-        """Tell the admins about ``text`` unless this ``kind`` was told in the last day; True if told."""
+        """Tell the admins about ``text`` unless this ``kind`` was told in the last day; True if told.
+
+        ``text`` is posted for everyone in a channel: build it ``with for_everyone()``.
+        """
         key = self.keys.notices(guild_id)
         entry = json.dumps({"text": text, "at": round(time.time(), 3)})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, kind, entry)
             pipe.expire(key, RETELL_SECONDS, nx=True)
-            first, _ = await pipe.execute()
+            first, _expiry = await pipe.execute()
         if not first:
             return False
         log.error("guild %s: %s", guild_id, text)
         await self.audit.record(guild_id, "problem", "reelbot", kind, text[:900])
-        message = f"⚠️ **For this server's admins**: {text}"
+        with for_everyone():
+            message = _("⚠️ **For this server's admins**: {problem}", problem=text)
         for channel_id in dict.fromkeys(c for c in (log_channel, fallback_channel) if c):
             try:
                 await self.channels.send(

@@ -38,6 +38,7 @@ ENTRY_POINTS: dict[str, tuple[str, bool]] = {
     "/settings show": ("server_admin", False),
     "/settings limits": ("server_admin", False),
     "/settings enhance": ("server_admin", False),
+    "/settings language": ("server_admin", False),
     "/settings moderation": ("server_admin", False),
     "/settings words": ("server_admin", False),
     "/settings channels": ("server_admin", False),

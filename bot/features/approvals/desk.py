@@ -24,6 +24,7 @@ from bot.features.approvals.holds import Holds, ReviewChannelMissing
 from bot.features.approvals.store import APPEALS_PER_DAY, KEEP_SECONDS, ApprovalStore, Kind, Pending
 from bot.features.video.replies import Replies
 from bot.fmt import clip_text
+from bot.i18n import _, for_everyone
 from bot.inputs import InputJanitor
 from bot.jobs import ClipState
 from bot.modconfig import ModerationConfig, ModerationStore
@@ -70,12 +71,12 @@ class ApprovalDesk:
             return already_decided(await self.approvals.get(pending.id))
         decided = await self.approvals.get(pending.id)
         if decided is None:
-            return "This approval has expired."
+            return _("This approval has expired.")
         try:
             told = await (self._approve(decided) if approve else self._reject(decided))
         except DiscordDown:
             await self.approvals.reopen(decided.id)
-            return "Discord did not take it just now, so nothing was decided; press the button again soon."
+            return _("Discord did not take it just now, so nothing was decided; press the button again soon.")
         except Exception:
             await self.approvals.reopen(decided.id)
             raise
@@ -83,21 +84,24 @@ class ApprovalDesk:
         detail = f"{decided.kind.value}: {decided.reason}".strip()
         await self.audit.record(decided.guild_id, decided.state, by.user_id, decided.job_id, detail)
         await self.holds.refresh_card(decided, config)
-        await self._log_line(decided, config)
+        with for_everyone():  # the mod-log channel is read by every moderator
+            await self._log_line(decided, config)
         return told
 
     async def appeal(self, pending: Pending) -> str:
         """Send a refused request to the moderators (once; a few a day)."""
         outcome = await self.approvals.send_appeal(pending)
         if outcome == "already":
-            return "You already appealed this; the moderators will decide."
+            return _("You already appealed this; the moderators will decide.")
         if outcome == "spent":
             raise UserFacingError(
-                f"You have sent your {APPEALS_PER_DAY} appeals for today; try again tomorrow.",
+                _("You have sent your {count} appeals for today; try again tomorrow.", count=APPEALS_PER_DAY),
                 reason="appeal",
             )
         if outcome == "gone":
-            raise UserFacingError("This refusal has expired; it can no longer be appealed.", reason="appeal")
+            raise UserFacingError(
+                _("This refusal has expired; it can no longer be appealed."), reason="appeal"
+            )
         config = await self.settings.load(pending.guild_id)
         if pending.request is not None:  # its image now waits for the moderators' decision
             await self.inputs.due(pending.request.image_ref, KEEP_SECONDS)
@@ -105,9 +109,8 @@ class ApprovalDesk:
             await self.holds.post_card(replace(pending, state="pending"), config, pending.channel_id)
         except (ReviewChannelMissing, ChannelError) as exc:
             await self.approvals.withdraw_appeal(pending)
-            why = exc.why if isinstance(exc, ReviewChannelMissing) else "Discord did not take it just now"
-            raise UserFacingError(f"This appeal could not be sent: it {why}.", reason="appeal") from None
-        return "Sent to the moderators. You will be mentioned in the channel when they decide."
+            raise UserFacingError(_appeal_not_sent(exc), reason="appeal") from None
+        return _("Sent to the moderators. You will be mentioned in the channel when they decide.")
 
     # ---------------------------------------------------------------- carrying out
 
@@ -115,45 +118,46 @@ class ApprovalDesk:
         if pending.kind is Kind.CLIP:
             job = await self._job(pending)
             if job is None:
-                return f"Approved, but job `{pending.job_id}` has expired."
-            await self.clips.post_clip(job, approved=True)
-            return f"Approved: the clip of `{pending.job_id}` is posted."
+                return _("Approved, but job `{job}` has expired.", job=pending.job_id)
+            with for_everyone():  # the clip and its card are posted for everyone
+                await self.clips.post_clip(job, approved=True)
+            return _("Approved: the clip of `{job}` is posted.", job=pending.job_id)
         if pending.request is None:
-            return "Approved, but the request was not kept; ask the member to try again."
+            return _("Approved, but the request was not kept; ask the member to try again.")
         origin = Origin.APPEAL if pending.kind is Kind.APPEAL else Origin.APPROVAL
         request = replace(pending.request, origin=origin, approved_by=pending.decided_by)
-        try:
-            outcome = await self.pipeline.run(request)
-        except UserFacingError as exc:
-            told = (
-                f"⚠️ <@{pending.user_id}> a moderator approved your request, but it could not be queued: {exc}"
+        # what the pipeline says goes to the member in their channel: the server's language
+        with for_everyone():
+            try:
+                outcome = await self.pipeline.run(request)
+            except UserFacingError as exc:
+                told = _(
+                    "⚠️ <@{member}> a moderator approved your request, but it could not be queued: {error}",
+                    member=pending.user_id,
+                    error=exc,
+                )
+                await self._tell(pending, told)
+                return _("Approved, but it could not be queued: {error}", error=exc)
+            assert isinstance(outcome, Queued), "an approved request is neither held nor drafted"
+            prefix = _("✅ A moderator approved your request.") + " "
+            await self.replies.post_statuses(
+                pending.channel_id, outcome, discord.Object(int(pending.user_id)), prefix
             )
-            await self._tell(pending, told)
-            return f"Approved, but it could not be queued: {exc}"
-        assert isinstance(outcome, Queued), "an approved request is neither held nor drafted"
-        prefix = "✅ A moderator approved your request. "
-        await self.replies.post_statuses(
-            pending.channel_id, outcome, discord.Object(int(pending.user_id)), prefix
-        )
         ids = ", ".join(f"`{job.id}`" for job in outcome.jobs)
-        return f"Approved: {ids} {'is' if len(outcome.jobs) == 1 else 'are'} queued."
+        if len(outcome.jobs) == 1:
+            return _("Approved: {jobs} is queued.", jobs=ids)
+        return _("Approved: {jobs} are queued.", jobs=ids)
 
     async def _reject(self, pending: Pending) -> str:
-        said = f": {pending.reason}" if pending.reason else "."
-        if pending.kind is Kind.CLIP:
-            job = await self._job(pending)
-            if job is not None:
-                await self.clips.refuse(
-                    job, f"a moderator did not approve the clip{said}", ClipState.REJECTED
-                )
-        else:
-            await self._tell(
-                pending,
-                f"🚫 <@{pending.user_id}> a moderator did not approve your video request "
-                f"`{pending.job_id}`{said}",
-            )
-            await self._discard_input(pending)
-        return f"Rejected `{pending.job_id}`; <@{pending.user_id}> was told why."
+        with for_everyone():  # told to the member in their channel
+            if pending.kind is Kind.CLIP:
+                job = await self._job(pending)
+                if job is not None:
+                    await self.clips.refuse(job, _clip_rejected(pending), ClipState.REJECTED)
+            else:
+                await self._tell(pending, _request_rejected(pending))
+                await self._discard_input(pending)
+        return _("Rejected `{job}`; <@{member}> was told why.", job=pending.job_id, member=pending.user_id)
 
     async def _job(self, pending: Pending) -> JobRecord | None:
         try:
@@ -182,3 +186,41 @@ class ApprovalDesk:
             )
         except ChannelError as exc:
             log.warning("could not write to the mod-log channel %s: %s", config.log_channel, exc)
+
+
+def _appeal_not_sent(exc: Exception) -> str:
+    """Why an appeal did not reach the moderators (the English keeps its old words)."""
+    if not isinstance(exc, ReviewChannelMissing):
+        return _("This appeal could not be sent: it Discord did not take it just now.")
+    if exc.unreachable:
+        return _(
+            "This appeal could not be sent: it needs a moderator's approval, but I cannot post in "
+            "this server's review channel; its admins have been told."
+        )
+    return _(
+        "This appeal could not be sent: it needs a moderator's approval, but this server has no "
+        "review channel yet; an admin can choose one with `/settings moderation review_channel:`."
+    )
+
+
+def _clip_rejected(pending: Pending) -> str:
+    """Why a clip was not posted, as delivery completes the sentence."""
+    if pending.reason:
+        return _("a moderator did not approve the clip: {reason}", reason=pending.reason)
+    return _("a moderator did not approve the clip.")
+
+
+def _request_rejected(pending: Pending) -> str:
+    """What the member is told in their channel when a moderator rejects their request."""
+    if pending.reason:
+        return _(
+            "🚫 <@{member}> a moderator did not approve your video request `{job}`: {reason}",
+            member=pending.user_id,
+            job=pending.job_id,
+            reason=pending.reason,
+        )
+    return _(
+        "🚫 <@{member}> a moderator did not approve your video request `{job}`.",
+        member=pending.user_id,
+        job=pending.job_id,
+    )

@@ -21,6 +21,7 @@ from bot.features.approvals.cards import (
     unreachable_notice,
 )
 from bot.features.approvals.store import ApprovalStore, Kind, Pending, approval_id
+from bot.i18n import _, for_everyone
 from bot.inputs import APPEAL_WINDOW_SECONDS
 from bot.modconfig import ModerationConfig
 from bot.notices import AdminNotices
@@ -34,11 +35,12 @@ REVIEW_CHANNEL_PROBLEM = "review-channel"
 
 
 class ReviewChannelMissing(Exception):
-    """The guild has no review channel, or the bot cannot post in it; ``why`` says which."""
+    """The guild has no review channel, or the bot cannot post in it (``unreachable``); ``why``
+    says which, as the end of a sentence in the language of the moment ("the clip ...")."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, *, unreachable: bool = False) -> None:
         super().__init__(why)
-        self.why = why
+        self.why, self.unreachable = why, unreachable
 
 
 class Holds:
@@ -59,12 +61,14 @@ class Holds:
             await self.post_card(pending, config, request.channel_id)
         except ReviewChannelMissing as exc:
             await self.approvals.discard(pending.id)
-            raise Refused(f"This request {exc.why}.", reason="approval") from None
+            raise Refused(_request_cannot_wait(exc), reason="approval") from None
         except DiscordDown:
             await self.approvals.discard(pending.id)
             raise Refused(
-                "This request needs a moderator's approval, but Discord did not take it to the "
-                "moderators just now. Nothing was queued; please try again in a minute.",
+                _(
+                    "This request needs a moderator's approval, but Discord did not take it to the "
+                    "moderators just now. Nothing was queued; please try again in a minute."
+                ),
                 reason="discord",
             ) from None
         return Held(request, request.job_id, reasons)
@@ -118,28 +122,47 @@ class Holds:
             DiscordDown: Discord failed; try again later.
         """
         if not config.review_channel:
-            raise ReviewChannelMissing(NO_REVIEW_CHANNEL)
+            raise ReviewChannelMissing(_(NO_REVIEW_CHANNEL))
         try:
-            sent = await self.channels.send(config.review_channel, **card(pending, clip))
+            with for_everyone():  # the card is for the moderators, in the server's language
+                message = card(pending, clip)
+            sent = await self.channels.send(config.review_channel, **message)
         except Unreachable as exc:
+            with for_everyone():
+                notice = unreachable_notice(config.review_channel, exc.detail)
             await self.notices.tell(
                 pending.guild_id,
                 REVIEW_CHANNEL_PROBLEM,
-                unreachable_notice(config.review_channel, exc.detail),
+                notice,
                 log_channel=config.log_channel,
                 fallback_channel=asked_in,
             )
-            raise ReviewChannelMissing(REVIEW_CHANNEL_UNREACHABLE) from exc
+            raise ReviewChannelMissing(_(REVIEW_CHANNEL_UNREACHABLE), unreachable=True) from exc
         await self.approvals.set_message(pending.id, str(sent.id))
 
     async def refresh_card(self, pending: Pending, config: ModerationConfig) -> None:
         """Show the decision on the card and take its buttons away (best effort)."""
         if not (config.review_channel and pending.message_id):
             return
+        with for_everyone():
+            decided = _decided_card(pending)
         try:
-            await self.channels.edit(config.review_channel, pending.message_id, **_decided_card(pending))
+            await self.channels.edit(config.review_channel, pending.message_id, **decided)
         except ChannelError as exc:
             log.warning("could not update approval card %s: %s", pending.message_id, exc)
+
+
+def _request_cannot_wait(exc: ReviewChannelMissing) -> str:
+    """The refusal of a request that needs a moderator but cannot reach one."""
+    if exc.unreachable:
+        return _(
+            "This request needs a moderator's approval, but I cannot post in this server's review "
+            "channel; its admins have been told."
+        )
+    return _(
+        "This request needs a moderator's approval, but this server has no review channel yet; "
+        "an admin can choose one with `/settings moderation review_channel:`."
+    )
 
 
 def _decided_card(pending: Pending) -> dict[str, object]:

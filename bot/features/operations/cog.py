@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot.access import AccessPolicy, member_of
 from bot.audit import AuditLog
 from bot.fmt import MAX_CONTENT, relative
+from bot.i18n import _
 from bot.jobs import JobBook
 from bot.observability import oldest_wait
 from inference.contract import JobStatus, ModelId
@@ -26,9 +27,14 @@ def maintenance_line(state: dict[str, str]) -> str:
     """What members are told while the queue is under maintenance ("" when it is not)."""
     if not state:
         return ""
-    reason = f": {state['reason']}" if state.get("reason") else "."
-    what = "paused" if state.get("mode") == "paused" else "being drained"
-    return f"Reelbot's queue is {what} for maintenance{reason}"
+    reason = state.get("reason")
+    if state.get("mode") == "paused":
+        if reason:
+            return _("Reelbot's queue is paused for maintenance: {reason}", reason=reason)
+        return _("Reelbot's queue is paused for maintenance.")
+    if reason:
+        return _("Reelbot's queue is being drained for maintenance: {reason}", reason=reason)
+    return _("Reelbot's queue is being drained for maintenance.")
 
 
 class OperationsCog(commands.Cog, name="operations"):
@@ -46,18 +52,37 @@ class OperationsCog(commands.Cog, name="operations"):
         member = self.access.in_guild(member_of(interaction))
         mine = await self.jobs.member_jobs(member.guild_id, member.user_id)
         waiting = await self.queue.guild_depth(member.guild_id)
-        lines = [f"This server has {waiting} video{'s' if waiting != 1 else ''} waiting."]
+        if waiting == 1:
+            lines = [_("This server has {count} video waiting.", count=waiting)]
+        else:
+            lines = [_("This server has {count} videos waiting.", count=waiting)]
         notice = maintenance_line(await self.queue.maintenance())
         if notice:
             lines.append(notice)
         if not mine:
-            lines.append("You have nothing queued. Start one with /video.")
+            lines.append(_("You have nothing queued. Start one with /video."))
         for job, position in mine:
             if job.status is JobStatus.RUNNING:
-                lines.append(f"• `{job.id}` ({job.spec.model}) is rendering now.")
+                lines.append(_("• `{job}` ({model}) is rendering now.", job=job.id, model=job.spec.model))
+            elif position is not None and position.eta:
+                lines.append(
+                    _(
+                        "• `{job}` ({model}): {ahead} ahead, expected to start {when}.",
+                        job=job.id,
+                        model=job.spec.model,
+                        ahead=position.ahead,
+                        when=relative(position.eta),
+                    )
+                )
             elif position is not None:
-                eta = f", expected to start {relative(position.eta)}" if position.eta else ""
-                lines.append(f"• `{job.id}` ({job.spec.model}): {position.ahead} ahead{eta}.")
+                lines.append(
+                    _(
+                        "• `{job}` ({model}): {ahead} ahead.",
+                        job=job.id,
+                        model=job.spec.model,
+                        ahead=position.ahead,
+                    )
+                )
         await interaction.followup.send("\n".join(lines)[:MAX_CONTENT], ephemeral=True)
 
     @queue_group.command(name="pause")
@@ -98,21 +123,26 @@ class OperationsCog(commands.Cog, name="operations"):
         await self.queue.set_maintenance(mode, reason, member.user_id)
         await self.audit.record(member.guild_id, "maintenance", member.user_id, mode or "resumed", reason)
         if mode is None:
-            text = "The queue runs again: new requests are taken and workers start videos."
+            text = _("The queue runs again: new requests are taken and workers start videos.")
         elif mode == "paused":
-            text = f"Paused ({reason}). Running videos finish; nothing new starts; new requests are refused."
+            text = _(
+                "Paused ({reason}). Running videos finish; nothing new starts; new requests are refused.",
+                reason=reason,
+            )
         else:
             depth = (await self.queue.depth()).get("all", 0)
-            text = (
-                f"Draining ({reason}): {depth} queued video(s) will still be made; new requests are refused."
+            text = _(
+                "Draining ({reason}): {depth} queued video(s) will still be made; new requests are refused.",
+                reason=reason,
+                depth=depth,
             )
         await interaction.followup.send(text, ephemeral=True)
 
     async def status_text(self, guild_id: str) -> str:
         """The /status report."""
-        lines = ["**Reelbot status**"]
+        lines = [_("**Reelbot status**")]
         notice = maintenance_line(await self.queue.maintenance())
-        lines.append(notice or "Queue: running.")
+        lines.append(notice or _("Queue: running."))
         loaded, total = [], 0
         for model in ModelId:
             stats = await self.queue.lane_stats(model.value)
@@ -123,17 +153,29 @@ class OperationsCog(commands.Cog, name="operations"):
                 wait = await oldest_wait(self.queue, model.value) if stats.depth else 0.0
                 here = await self.queue.guild_depth(guild_id, model.value)
                 lines.append(
-                    f"• `{model.value}`: {stats.workers} worker(s), {stats.depth} waiting ({here} from this "
-                    f"server), oldest waiting {_duration(wait)}"
+                    _(
+                        "• `{model}`: {workers} worker(s), {depth} waiting ({here} from this server), "
+                        "oldest waiting {wait}",
+                        model=model.value,
+                        workers=stats.workers,
+                        depth=stats.depth,
+                        here=here,
+                        wait=_duration(wait),
+                    )
                 )
-        lines.insert(2, f"Models loaded: {', '.join(f'`{m}`' for m in loaded) or 'none (no worker is up)'}")
-        lines.insert(3, f"Waiting in all: {total}; rendering now: {await self.queue.running()}")
+        if loaded:
+            models = ", ".join(f"`{m}`" for m in loaded)
+            lines.insert(2, _("Models loaded: {models}", models=models))
+        else:
+            lines.insert(2, _("Models loaded: none (no worker is up)"))
+        running = await self.queue.running()
+        lines.insert(3, _("Waiting in all: {total}; rendering now: {running}", total=total, running=running))
         return "\n".join(lines)[:MAX_CONTENT]
 
 
 def _duration(seconds: float) -> str:
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return _("{seconds:.0f} s", seconds=seconds)
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return _("{minutes:.0f} min", minutes=seconds / 60)
+    return _("{hours:.1f} h", hours=seconds / 3600)

@@ -7,6 +7,7 @@ change is written to the guild's audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import discord
@@ -19,9 +20,16 @@ from bot.channels import REQUIRED_PERMISSIONS, Channels
 from bot.enhance import Enhancer
 from bot.errors import UserFacingError
 from bot.features.approvals.holds import REVIEW_CHANNEL_PROBLEM
-from bot.features.settings.texts import enhance_text, moderation_text, problems_text, settings_text
+from bot.features.settings.texts import (
+    enhance_text,
+    language_text,
+    moderation_text,
+    problems_text,
+    settings_text,
+)
 from bot.fmt import MAX_CONTENT, clip_text, relative
 from bot.guildconfig import GuildConfigStore, Tier
+from bot.i18n import LANGUAGES, _
 from bot.limits import LimitsService
 from bot.modconfig import ModerationStore
 from bot.notices import AdminNotices
@@ -44,6 +52,12 @@ _NEEDS = {
     "review_channel": tuple(REQUIRED_PERMISSIONS),
     "log_channel": ("view_channel", "send_messages"),
 }
+#: /settings language's choice that forgets the server's language: Discord's server setting applies
+_FOLLOW_DISCORD = "discord"
+_LANGUAGE_CHOICES = [
+    *(app_commands.Choice(name=name, value=code) for code, name in LANGUAGES.items()),
+    app_commands.Choice(name="Discord's server setting", value=_FOLLOW_DISCORD),
+]
 
 
 class SettingsCog(commands.Cog, name="settings"):
@@ -71,9 +85,13 @@ class SettingsCog(commands.Cog, name="settings"):
         channels: Channels,
         notices: AdminNotices,
         audit: AuditLog,
+        on_language_changed: Callable[[str], None] | None = None,
     ) -> None:
+        """Args (besides the collaborators): ``on_language_changed`` is called with the guild id
+        after /settings language changes it (to forget a cached language)."""
         self.access, self.limits, self.enhancer, self.channels = access, limits, enhancer, channels
         self.notices, self.audit = notices, audit
+        self.on_language_changed = on_language_changed
         self.configs: GuildConfigStore = limits.config
         self.moderation = ModerationStore(limits.queue.redis, limits.queue.keys)
 
@@ -116,7 +134,7 @@ class SettingsCog(commands.Cog, name="settings"):
         guild_id, by = await self._admin(interaction)
         if reset:
             await self.limits.reset_limits(guild_id, by)
-            await self._show(interaction, "Back to the deployment's default limits.")
+            await self._show(interaction, _("Back to the deployment's default limits."))
             return
         given = dict(
             rate=rate,
@@ -131,12 +149,13 @@ class SettingsCog(commands.Cog, name="settings"):
         )
         changes = {_LIMIT_OPTIONS[k]: v for k, v in given.items() if v is not None}
         if not changes:
-            await self._show(interaction, "Nothing changed: give the limits to change as options.")
+            await self._show(interaction, _("Nothing changed: give the limits to change as options."))
             return
         await self.limits.change_limits(guild_id, changes, by)
         changed = ", ".join(f"`{k}` {v}" for k, v in changes.items())
         await self._show(
-            interaction, f"Changed {changed}. Queued videos keep their place; new requests use these."
+            interaction,
+            _("Changed {changes}. Queued videos keep their place; new requests use these.", changes=changed),
         )
 
     @settings.command(name="enhance")
@@ -153,7 +172,7 @@ class SettingsCog(commands.Cog, name="settings"):
         """Choose whether /video improves prompts with AI here: on, off, or review before generating."""
         guild_id, by = await self._admin(interaction)
         if not reset and mode is None:
-            await self._show(interaction, "Nothing changed: choose a mode, or reset.")
+            await self._show(interaction, _("Nothing changed: choose a mode, or reset."))
             return
         chosen = None if reset else mode
         await self.configs.set_enhance(guild_id, chosen)
@@ -161,11 +180,38 @@ class SettingsCog(commands.Cog, name="settings"):
             guild_id, "enhance", by, "", f"default {chosen}" if chosen else "default reset"
         )
         if chosen is None:
-            await self._show(interaction, "Prompt enhancement is back to the deployment's default.")
+            await self._show(interaction, _("Prompt enhancement is back to the deployment's default."))
         else:
             await self._show(
-                interaction, f"/video now uses enhance `{chosen}` here unless a member chooses otherwise."
+                interaction,
+                _("/video now uses enhance `{mode}` here unless a member chooses otherwise.", mode=chosen),
             )
+
+    @settings.command(name="language")
+    @app_commands.describe(
+        language="English, Tiếng Việt, or the server's language in Discord's settings (the default)"
+    )
+    @app_commands.choices(language=_LANGUAGE_CHOICES)
+    async def settings_language(self, interaction: discord.Interaction, language: str | None = None) -> None:
+        """Choose Reelbot's language here (members whose Discord language it speaks keep theirs)."""
+        guild_id, by = await self._admin(interaction)
+        if language is None:
+            await self._show(interaction, _("Nothing changed: choose a language."))
+            return
+        chosen = None if language == _FOLLOW_DISCORD else language
+        await self.configs.set_language(guild_id, chosen)
+        await self.audit.record(guild_id, "language", by, "", chosen or "reset to Discord's server setting")
+        if self.on_language_changed is not None:
+            self.on_language_changed(guild_id)
+        if chosen is None:
+            heading = _("Reelbot now follows this server's language in Discord's settings.")
+        else:
+            heading = _(
+                "Reelbot now speaks {language} here: in what it posts for everyone, and to members "
+                "whose own Discord language it does not speak.",
+                language=LANGUAGES[chosen],
+            )
+        await self._show(interaction, heading)
 
     @settings.command(name="moderation")
     @app_commands.describe(
@@ -210,12 +256,14 @@ class SettingsCog(commands.Cog, name="settings"):
         }
         changes = {k: v for k, v in given.items() if v is not None}
         if not changes:
-            await self._show(interaction, "Nothing changed: give the settings to change as options.")
+            await self._show(interaction, _("Nothing changed: give the settings to change as options."))
             return
         await self._change_moderation(guild_id, by, changes)
         if review_channel is not None:
             await self.notices.clear(guild_id, REVIEW_CHANNEL_PROBLEM)
-        await self._show(interaction, "Changed: " + ", ".join(f"`{k}`" for k in changes) + ".")
+        await self._show(
+            interaction, _("Changed: {settings}.", settings=", ".join(f"`{k}`" for k in changes))
+        )
 
     @settings.command(name="words")
     @app_commands.describe(
@@ -249,15 +297,15 @@ class SettingsCog(commands.Cog, name="settings"):
             updated = kept + [w for w in added if w not in kept]
             if len(updated) > MAX_WORDS:
                 raise UserFacingError(
-                    f"A server's list holds at most {MAX_WORDS} entries; remove some first."
+                    _("A server's list holds at most {count} entries; remove some first.", count=MAX_WORDS)
                 )
             if tuple(updated) != current:
                 changes[name] = updated
         if not changes:
-            await self._show(interaction, "Nothing changed.")
+            await self._show(interaction, _("Nothing changed."))
             return
         await self._change_moderation(guild_id, by, changes)
-        await self._show(interaction, "The word list is updated.")
+        await self._show(interaction, _("The word list is updated."))
 
     @settings.command(name="channels")
     @app_commands.describe(
@@ -281,7 +329,7 @@ class SettingsCog(commands.Cog, name="settings"):
         if remove is not None and str(remove.id) in channels:
             channels.remove(str(remove.id))
         await self._change_moderation(guild_id, by, {"channels": channels})
-        await self._show(interaction, "The channels are updated.")
+        await self._show(interaction, _("The channels are updated."))
 
     @settings.command(name="tier")
     @app_commands.describe(
@@ -306,11 +354,11 @@ class SettingsCog(commands.Cog, name="settings"):
         guild_id, by = await self._admin(interaction)
         if role.is_default():
             raise UserFacingError(
-                "@everyone already has the server's limits: change them with /settings limits."
+                _("@everyone already has the server's limits: change them with /settings limits.")
             )
         tier = Tier(str(role.id), role.name, rate, active, member_daily, weight, exempt)
         await self.limits.set_tier(guild_id, tier, by)
-        await self._show(interaction, f"Members with {role.mention} now get this tier.")
+        await self._show(interaction, _("Members with {role} now get this tier.", role=role.mention))
 
     @settings.command(name="untier")
     @app_commands.describe(role="The role whose tier to remove")
@@ -318,9 +366,10 @@ class SettingsCog(commands.Cog, name="settings"):
         """Remove a role's tier: its members get the server's limits again."""
         guild_id, by = await self._admin(interaction)
         removed = await self.limits.remove_tier(guild_id, str(role.id), by)
-        await self._show(
-            interaction, f"Removed the tier of {role.mention}." if removed else f"{role.mention} had no tier."
-        )
+        if removed:
+            await self._show(interaction, _("Removed the tier of {role}.", role=role.mention))
+        else:
+            await self._show(interaction, _("{role} had no tier.", role=role.mention))
 
     # ---------------------------------------------------------------- /blocklist
 
@@ -335,13 +384,19 @@ class SettingsCog(commands.Cog, name="settings"):
         """Stop a member from making videos here; what they already queued is left alone."""
         guild_id, by = await self._moderator(interaction)
         if member.id == interaction.user.id:
-            raise UserFacingError("You cannot block yourself.")
+            raise UserFacingError(_("You cannot block yourself."))
         if member.bot:
-            raise UserFacingError(f"{member.mention} is a bot; bots cannot make videos anyway.")
+            raise UserFacingError(
+                _("{member} is a bot; bots cannot make videos anyway.", member=member.mention)
+            )
         await self.limits.block(guild_id, str(member.id), reason, by)
         await interaction.followup.send(
-            f"Blocked {member.mention} from making videos here (reason: {reason}). Their queued videos "
-            "were left alone: cancel them with /cancel if needed. Lift it with `/blocklist remove`.",
+            _(
+                "Blocked {member} from making videos here (reason: {reason}). Their queued videos "
+                "were left alone: cancel them with /cancel if needed. Lift it with `/blocklist remove`.",
+                member=member.mention,
+                reason=reason,
+            ),
             ephemeral=True,
         )
 
@@ -356,22 +411,22 @@ class SettingsCog(commands.Cog, name="settings"):
         """Let a blocked member make videos again."""
         guild_id, by = await self._moderator(interaction)
         removed = await self.limits.unblock(guild_id, str(member.id), by, reason or "")
-        text = f"Unblocked {member.mention}." if removed else f"{member.mention} was not blocked."
+        if removed:
+            text = _("Unblocked {member}.", member=member.mention)
+        else:
+            text = _("{member} was not blocked.", member=member.mention)
         await interaction.followup.send(text, ephemeral=True)
 
     @blocklist.command(name="show")
     async def blocklist_show(self, interaction: discord.Interaction) -> None:
         """List the members blocked here, with who blocked them and why."""
-        guild_id, _ = await self._moderator(interaction)
+        guild_id, _by = await self._moderator(interaction)
         blocks = await self.limits.blocks(guild_id)
         if not blocks:
-            await interaction.followup.send("Nobody is blocked here.", ephemeral=True)
+            await interaction.followup.send(_("Nobody is blocked here."), ephemeral=True)
             return
-        lines = [f"**Blocked members** ({len(blocks)})"]
-        for block in blocks:
-            by = f" by <@{block.by}>" if block.by else ""
-            when = f" {relative(block.at)}" if block.at else ""
-            lines.append(f"• <@{block.user_id}>{by}{when}: {block.reason}")
+        lines = [_("**Blocked members** ({count})", count=len(blocks))]
+        lines += [_block_line(block.user_id, block.by, block.at, block.reason) for block in blocks]
         await interaction.followup.send(clip_text("\n".join(lines)), ephemeral=True)
 
     # ------------------------------------------------------------------- helpers
@@ -386,7 +441,7 @@ class SettingsCog(commands.Cog, name="settings"):
     async def _moderator(self, interaction: discord.Interaction) -> tuple[str, str]:
         await interaction.response.defer(ephemeral=True, thinking=True)
         member = member_of(interaction)
-        await self.access.moderator(member, "Blocking members")
+        await self.access.moderator(member, _("Blocking members"))
         return member.guild_id, member.user_id
 
     def _check_can_post(self, name: str, channel: discord.TextChannel) -> None:
@@ -398,9 +453,12 @@ class SettingsCog(commands.Cog, name="settings"):
         missing = [REQUIRED_PERMISSIONS[flag] for flag in _NEEDS[name] if not getattr(permissions, flag)]
         if missing:
             raise UserFacingError(
-                f"I cannot post in {channel.mention}: I am missing {', '.join(missing)} there. Give "
-                "Reelbot these permissions in that channel (or choose another one) and try again; "
-                "nothing was changed.",
+                _(
+                    "I cannot post in {channel}: I am missing {permissions} there. Give Reelbot these "
+                    "permissions in that channel (or choose another one) and try again; nothing was changed.",
+                    channel=channel.mention,
+                    permissions=", ".join(missing),
+                ),
                 reason="settings",
             )
 
@@ -418,10 +476,28 @@ class SettingsCog(commands.Cog, name="settings"):
             problems_text(await self.notices.current(guild_id)),
             settings_text(self.limits.defaults, config, blocked),
             enhance_text(self.enhancer, config),
+            language_text(config, interaction.guild_locale),
             moderation_text(await self.moderation.load(guild_id)),
         ]
         body = "\n".join(p for p in parts if p)
         await interaction.followup.send(clip_text(body, MAX_CONTENT), ephemeral=True)
+
+
+def _block_line(user_id: str, by: str, at: float, reason: str) -> str:
+    """One blocked member in /blocklist show: who blocked them, when and why, as far as known."""
+    if by and at:
+        return _(
+            "• <@{member}> by <@{moderator}> {when}: {reason}",
+            member=user_id,
+            moderator=by,
+            when=relative(at),
+            reason=reason,
+        )
+    if by:
+        return _("• <@{member}> by <@{moderator}>: {reason}", member=user_id, moderator=by, reason=reason)
+    if at:
+        return _("• <@{member}> {when}: {reason}", member=user_id, when=relative(at), reason=reason)
+    return f"• <@{user_id}>: {reason}"
 
 
 def _share(percent: int | None) -> float | None:
