@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import io
 import logging
 import math
 import struct
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from PIL import Image
 from yarl import URL
 
 from bot.i18n import _
@@ -43,6 +45,10 @@ DEFAULT_MAX_DECODES = 2
 
 _MIB = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+#: the frame an image is fitted to: (width, height), or a function of the upright picture's size
+Frame = tuple[int, int] | Callable[[int, int], tuple[int, int]]
+#: the EXIF tag that says how a picture is turned
+_ORIENTATION = 0x0112
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers; C4/C8/CC are not
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
@@ -81,7 +87,7 @@ async def fetch_image(
     allowed_origins: Sequence[str],
     max_bytes: int = 10 * _MIB,
     max_pixels: int = 4096 * 4096,
-    aspect: tuple[int, int] = (720, 480),
+    aspect: Frame = (720, 480),
     decode_slots: asyncio.Semaphore | None = None,
 ) -> AcceptedImage:
     """Download an attachment from Discord's CDN and accept it if it is a PNG, JPEG or WEBP within limits.
@@ -94,7 +100,8 @@ async def fetch_image(
         max_bytes: the largest file accepted, checked on the declared size and while streaming.
         max_pixels: the most pixels accepted, checked from the image header before decoding.
         aspect: the model's frame (width, height): what is kept is the picture centre-cropped
-            to its aspect ratio and scaled to it.
+            to its aspect ratio and scaled to it; or a function of the upright picture's
+            (width, height) that gives the frame (a model that keeps the image's shape).
         decode_slots: held while the image is decoded (shared by the calls it should bound);
             None decodes at once.
 
@@ -139,7 +146,7 @@ class ImageFetcher:
         self._decode_slots = asyncio.Semaphore(max_decodes)
         self._session: aiohttp.ClientSession | None = None
 
-    async def __call__(self, attachment: AttachmentInfo, aspect: tuple[int, int]) -> AcceptedImage:
+    async def __call__(self, attachment: AttachmentInfo, aspect: Frame) -> AcceptedImage:
         """See :func:`fetch_image`."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
@@ -267,11 +274,8 @@ def _too_big(max_bytes: int, send: str) -> AttachmentRejected:
 # -------------------------------------------------------------------- the image itself
 
 
-def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) -> AcceptedImage:
+def _accept(data: bytes, max_pixels: int, aspect: Frame, send: str) -> AcceptedImage:
     """Check downloaded bytes, fit them to the model's frame and re-encode (CPU work: runs in a thread)."""
-    aspect_w, aspect_h = aspect
-    if aspect_w < 1 or aspect_h < 1:
-        raise ValueError(f"aspect {aspect} must be a positive (width, height), e.g. (720, 480)")
     fmt = _sniff(data, send)
     declared = _header_size(fmt, data)
     # Pillow's own bomb check fires only above ~89 Mpx and says nothing of the size: check first
@@ -284,6 +288,9 @@ def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) ->
                 send=send,
             )
         )
+    aspect_w, aspect_h = aspect(*_upright_size(data)) if callable(aspect) else aspect
+    if aspect_w < 1 or aspect_h < 1:
+        raise ValueError(f"aspect {aspect} must be a positive (width, height), e.g. (720, 480)")
     try:
         frame = decode_to_frame(data, aspect_w, aspect_h, max_pixels=max_pixels)
     except ImageRejected as exc:
@@ -305,6 +312,18 @@ def _accept(data: bytes, max_pixels: int, aspect: tuple[int, int], send: str) ->
         preview_png=encode_png(fit_to_frame(frame, preview_w, preview_h)),
         source_format=fmt,
     )
+
+
+def _upright_size(data: bytes) -> tuple[int, int]:
+    """The picture's (width, height) as it is shown (EXIF rotations applied), from its header
+    only: nothing is decoded. (1, 1) when the header cannot be read: decoding will say why."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            turned = image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+    except Exception:  # Pillow raises many kinds on a damaged header; decoding reports it properly
+        return 1, 1
+    return (height, width) if turned else (width, height)
 
 
 def _sniff(data: bytes, send: str) -> str:

@@ -29,7 +29,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bot.attachments import AttachmentRejected, ImageFetcher
+from bot.attachments import AttachmentRejected, Frame, ImageFetcher
 from bot.enhance import Enhancement, Enhancer, Mode
 from bot.errors import Refused
 from bot.features.approvals.cards import appeal_hint
@@ -51,7 +51,7 @@ from bot.text import has_words, visible
 from bot.translation import PromptTranslator
 from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
 from inference.jobqueue import Enqueued, JobNotFound, JobQueue, LimitReached, Need, new_job_id
-from inference.recipes import recipe_for
+from inference.recipes import Recipe, recipe_for
 from inference.storage import BlobStore, StorageError
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class RequestPipeline:
         recipe = recipe_for(model)
         if request.attachment is not None:
             try:
-                accepted = await self.images(request.attachment, (recipe.width, recipe.height))
+                accepted = await self.images(request.attachment, _frame(recipe, request.shape))
             except AttachmentRejected as exc:
                 raise Refused(str(exc), reason="attachment") from None
             return Image(accepted.png, accepted.preview_png)
@@ -508,6 +508,14 @@ class RequestPipeline:
     async def _discard(self, image_ref: str | None) -> None:
         """Drop an input image stored for a request that was not queued."""
         await self.inputs.delete(image_ref)
+
+
+def _frame(recipe: Recipe, shape: str | None) -> Frame:
+    """The frame an attached image is fitted to: the model's, of the shape asked for, or one that
+    keeps the image's own shape where the model makes it (CogVideoX 1.5 image-to-video)."""
+    if (shape or recipe.shapes[0]) == "image":
+        return lambda width, height: recipe.frame_size("image", width / height)
+    return recipe.frame_size(shape)
 
 
 def _need(request: VideoRequest) -> Need:
