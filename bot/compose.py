@@ -180,7 +180,13 @@ def compose(
         DraftsCog(pipeline=pipeline, access=access, drafts=drafts, replies=replies, router=router),
         ApprovalsCog(desk=desk, access=access, router=router),
         SettingsCog(
-            access=access, limits=limits, enhancer=enhancer, channels=channels, notices=notices, audit=audit
+            access=access,
+            limits=limits,
+            enhancer=enhancer,
+            channels=channels,
+            notices=notices,
+            audit=audit,
+            on_language_changed=languages.forget,
         ),
         OperationsCog(access=access, queue=queue, jobs=jobs, audit=audit),
         HistoryCog(access=access, jobs=jobs, router=router),

@@ -191,7 +191,9 @@ class ApprovalDesk:
 def _appeal_not_sent(exc: Exception) -> str:
     """Why an appeal did not reach the moderators (the English keeps its old words)."""
     if not isinstance(exc, ReviewChannelMissing):
-        return _("This appeal could not be sent: it Discord did not take it just now.")
+        return _(
+            "This appeal could not be sent: Discord did not take it just now; please try again in a minute."
+        )
     if exc.unreachable:
         return _(
             "This appeal could not be sent: it needs a moderator's approval, but I cannot post in "

@@ -441,7 +441,7 @@ class SettingsCog(commands.Cog, name="settings"):
     async def _moderator(self, interaction: discord.Interaction) -> tuple[str, str]:
         await interaction.response.defer(ephemeral=True, thinking=True)
         member = member_of(interaction)
-        await self.access.moderator(member, _("Blocking members"))
+        await self.access.moderator(member, "Blocking members")  # access says it as one sentence
         return member.guild_id, member.user_id
 
     def _check_can_post(self, name: str, channel: discord.TextChannel) -> None:

@@ -55,7 +55,8 @@ def settings_text(defaults: GuildLimits, config: GuildConfig, blocked: int) -> s
                 parts.append(_("queue weight {weight:g}", weight=tier.weight))
             if tier.exempt:
                 parts.append(_("exempt"))
-            lines.append(f"• <@&{tier.role_id}>: {', '.join(parts) or _('no changes')}")
+            changes = ", ".join(parts) or _("no changes")
+            lines.append(f"• <@&{tier.role_id}>: {changes}")
     else:
         lines.append(_("**Role tiers**: none. Add one with `/settings tier`."))
     lines.append(_("**Blocked members**: {count}. See them with `/blocklist show`.", count=blocked))
