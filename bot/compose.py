@@ -149,7 +149,7 @@ def compose(
         metrics=metrics,
         settings=DeliverySettings(settings.status_edit_seconds, settings.max_upload_bytes),
     )
-    delivery = DeliveryLoop(queue, deliverer, jobs, channels, metrics)
+    delivery = DeliveryLoop(queue, deliverer, jobs, channels, metrics, languages=languages)
     replies = Replies(channels, jobs)
     desk = ApprovalDesk(
         approvals=approvals,

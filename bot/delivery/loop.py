@@ -28,10 +28,12 @@ from typing import Any
 import discord
 from redis.exceptions import RedisError
 
+from bot import i18n
 from bot.channels import ChannelError, Channels, DiscordDown
 from bot.delivery.posting import Deliverer, DeliveryFailed
 from bot.i18n import _
 from bot.jobs import JobBook
+from bot.languages import Languages
 from bot.observability import BotMetrics
 from inference.contract import JobEvent
 from inference.jobqueue import EventConsumer, JobQueue
@@ -71,6 +73,7 @@ class DeliveryLoop:
         *,
         consumer: str | None = None,
         backoff: float = 1.0,
+        languages: Languages | None = None,
     ) -> None:
         self.queue, self.deliverer, self.jobs, self.channels, self.metrics = (
             queue,
@@ -81,6 +84,8 @@ class DeliveryLoop:
         )
         self.events = EventConsumer(queue.redis, queue.keys, GROUP, consumer or f"{socket.gethostname()}-bot")
         self.backoff = backoff
+        #: each job's messages are in its server's language (English without)
+        self.languages = languages
         self._retry: dict[str, _Retry] = {}
 
     async def run(self) -> None:
@@ -123,16 +128,20 @@ class DeliveryLoop:
             log.warning("setting aside unreadable event %s: %s", delivery.id, delivery.error)
             return await self._done(delivery)
         event = delivery.event
-        try:
-            await self.deliverer.handle(event)
-        except TRANSIENT as exc:
-            self._failed(delivery, exc, counts=False)
-            return False
-        except Exception as exc:
-            if self._failed(delivery, exc, counts=True) < POISON_TRIES:
+        language = i18n.DEFAULT
+        if self.languages is not None:
+            language = await self.languages.server(event.guild_id)
+        with i18n.in_server(language):  # a job's messages are posted for its whole channel
+            try:
+                await self.deliverer.handle(event)
+            except TRANSIENT as exc:
+                self._failed(delivery, exc, counts=False)
                 return False
-            await self._set_aside(event, delivery, exc)
-            return await self._done(delivery)
+            except Exception as exc:
+                if self._failed(delivery, exc, counts=True) < POISON_TRIES:
+                    return False
+                await self._set_aside(event, delivery, exc)
+                return await self._done(delivery)
         return await self._done(delivery)
 
     async def _done(self, delivery: Delivery) -> bool:
