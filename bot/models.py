@@ -71,7 +71,7 @@ def _pick(
         except ValueError:
             unknown = _("There is no model called `{model}`.", model=requested)
             raise Refused(f"{unknown} {offer(served)}", reason="model") from None
-        if model.image_to_video != with_image:
+        if not fits_input(model, with_image):
             need = (
                 _("`{model}` animates an image: attach one.", model=model)
                 if model.image_to_video
@@ -82,7 +82,7 @@ def _pick(
             idle = _("No worker runs `{model}` right now.", model=model)
             raise Refused(f"{idle} {offer(served)}", reason="model")
         return model
-    fitting = [m for m in served if m.image_to_video == with_image]
+    fitting = [m for m in served if fits_input(m, with_image)]
     able = [m for m in fitting if can_make(m, length, shape)]
     if able:
         return able[0]
@@ -96,7 +96,7 @@ def _pick(
         )
         raise Refused(f"{none} {offer(served)}", reason="model")
     # no worker online: queue on the deployment's model and let the job wait for a worker
-    kinds = [m for m in defaults if m.image_to_video == with_image]
+    kinds = [m for m in defaults if fits_input(m, with_image)]
     for model in kinds:
         if can_make(model, length, shape):
             return model
@@ -108,6 +108,12 @@ def _pick(
         else _("This server's Reelbot has no text-to-video model set up."),
         reason="model",
     )
+
+
+def fits_input(model: ModelId, with_image: bool) -> bool:
+    """Whether ``model`` renders a request with (or without) an input image: an image-to-video
+    model needs one, a text-to-video model takes none, Wan 2.2's TI2V model does either."""
+    return model.takes_image if with_image else not model.image_to_video
 
 
 def _cannot(model: ModelId, length: int | None, shape: str | None) -> str:

@@ -513,7 +513,7 @@ class RequestPipeline:
 def _frame(recipe: Recipe, shape: str | None) -> Frame:
     """The frame an attached image is fitted to: the model's, of the shape asked for, or one that
     keeps the image's own shape where the model makes it (CogVideoX 1.5 image-to-video)."""
-    if (shape or recipe.shapes[0]) == "image":
+    if (shape or recipe.default_shape(with_image=True)) == "image":
         return lambda width, height: recipe.frame_size("image", width / height)
     return recipe.frame_size(shape)
 

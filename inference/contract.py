@@ -72,18 +72,31 @@ def _reader(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
 
 
 class ModelId(enum.StrEnum):
-    """The CogVideoX models Reelbot serves; each is also the name of a queue lane."""
+    """The models Reelbot serves (CogVideoX, and Wan 2.2); each is also the name of a queue lane."""
 
     COGVIDEOX_2B = "cogvideox-2b"
     COGVIDEOX_5B = "cogvideox-5b"
     COGVIDEOX_5B_I2V = "cogvideox-5b-i2v"
     COGVIDEOX15_5B = "cogvideox1.5-5b"
     COGVIDEOX15_5B_I2V = "cogvideox1.5-5b-i2v"
+    #: Wan 2.2's 5B model: text to video, and image to video when an image comes along
+    WAN22_TI2V_5B = "wan2.2-ti2v-5b"
 
     @property
     def image_to_video(self) -> bool:
-        """Whether the model animates an input image (and needs one)."""
+        """Whether the model only animates an input image (and needs one)."""
         return self.value.endswith("-i2v")
+
+    @property
+    def takes_image(self) -> bool:
+        """Whether the model can start from an input image (image-to-video models, and Wan 2.2's
+        text-and-image-to-video model, which also renders from text alone)."""
+        return self.image_to_video or self.value.endswith("-ti2v-5b")
+
+    @property
+    def family(self) -> str:
+        """The model family: "cogvideox" or "wan"."""
+        return "wan" if self.value.startswith("wan") else "cogvideox"
 
 
 DEFAULT_MODEL: Final = ModelId.COGVIDEOX_2B
@@ -194,7 +207,7 @@ class GenerationSpec:
                 )
         if self.model.image_to_video and not (self.image_ref or self.extend_ref):
             raise ContractError(f"{self.model} animates an image: attach one, or pick a text model")
-        if (self.image_ref or self.extend_ref) and not self.model.image_to_video:
+        if (self.image_ref or self.extend_ref) and not self.model.takes_image:
             raise ContractError(f"{self.model} does not take an image: pick an image-to-video model")
         if self.image_ref and self.extend_ref:
             raise ContractError("an extended clip starts from its own last frame: attach no image")

@@ -1,4 +1,4 @@
-"""Each CogVideoX model's recommended recipe: weights, precision, scheduler, frame grid.
+"""Each model's recommended recipe: weights, precision, scheduler, frame grid.
 
 Standard library only, so that the bot can show frames, fps and limits without loading
 torch. The values follow the CogVideo project's own guidance (model cards and its
@@ -31,7 +31,8 @@ class Recipe:
     hub_id: str
     #: the precision the model was trained in: "float16" or "bfloat16"
     dtype: str
-    #: "ddim" (CogVideoXDDIMScheduler) or "dpm" (CogVideoXDPMScheduler), both with trailing spacing
+    #: "ddim" (CogVideoXDDIMScheduler) or "dpm" (CogVideoXDPMScheduler), both with trailing
+    #: spacing; "unipc" (UniPCMultistepScheduler with ``flow_shift``, Wan)
     scheduler: str
     frames: int
     fps: int
@@ -50,6 +51,15 @@ class Recipe:
     lengths: tuple[int, ...] = (1,)
     #: the frame shapes it makes (see :meth:`frame_size`); the first is the default
     shapes: tuple[str, ...] = ("landscape",)
+    #: "image" keeps the image's aspect exactly (any long side up to the recipe's); False: it
+    #: picks landscape or portrait by the image's orientation (models with two fixed frames)
+    free_aspect: bool = True
+    #: the flow-matching scheduler's shift (Wan); 0 for the CogVideoX schedulers
+    flow_shift: float = 0.0
+    #: the negative prompt the model's authors recommend, used when the member gives none
+    negative: str = ""
+    #: the VAE runs in float32 whatever the transformer's precision (Wan's model card asks it)
+    vae_float32: bool = False
 
     @property
     def image_to_video(self) -> bool:
@@ -80,7 +90,7 @@ class Recipe:
         Raises:
             ValueError: the model does not make frames of ``shape``.
         """
-        shape = shape or self.shapes[0]
+        shape = shape or self.default_shape(image_aspect is not None)
         if shape not in self.shapes:
             raise ValueError(f"{self.model} makes {', '.join(self.shapes)} frames, not {shape}")
         short, long = min(self.width, self.height), max(self.width, self.height)
@@ -90,9 +100,18 @@ class Recipe:
             return short, short
         if shape == "landscape" or image_aspect is None:
             return self.width, self.height
+        if not self.free_aspect:  # two fixed frames: the one the image's orientation fits
+            return (short, long) if image_aspect < 1 else (self.width, self.height)
         stretch = image_aspect if image_aspect >= 1 else 1 / image_aspect
         side = min(long, max(short, round(short * stretch / 16) * 16))
         return (side, short) if image_aspect >= 1 else (short, side)
+
+    def default_shape(self, with_image: bool) -> str:
+        """The shape when none is asked for: the image's own where the model keeps it, else the
+        first the model makes that needs no image."""
+        if with_image and "image" in self.shapes:
+            return "image"
+        return next(s for s in self.shapes if s != "image")
 
     def check_request(self, length: int | None, shape: str | None) -> None:
         """Raise ValueError, saying what the model can do, when it cannot make this clip."""
@@ -128,7 +147,7 @@ class Recipe:
             raise ValueError(f"{self.model}: height and width must be multiples of 16")
         if self.fps < 1 or self.steps < 1 or self.max_tokens < 2:
             raise ValueError(f"{self.model}: fps, steps and max_tokens must be positive")
-        if not self.shapes or set(self.shapes) - set(SHAPES) or 1 not in self.lengths:
+        if set(self.shapes) - set(SHAPES) or 1 not in self.lengths or not set(self.shapes) - {"image"}:
             raise ValueError(f"{self.model}: shapes must come from {SHAPES} and lengths include 1")
 
 
@@ -173,6 +192,44 @@ def _cogvideox15(model: ModelId, hub_id: str) -> Recipe:
     )
 
 
+#: Wan's recommended negative prompt (its model card and diffusers' example), in the Chinese the
+#: model was trained with: garish colours, overexposure, static, blurry details, subtitles,
+#: style, artwork, painting, still frame, grey, worst and low quality, JPEG artefacts, ugly,
+#: mutilated, extra fingers, badly drawn hands and face, deformed, disfigured, malformed limbs,
+#: fused fingers, motionless frame, cluttered background, three legs, crowded background,
+#: walking backwards
+WAN_NEGATIVE = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"  # noqa: RUF001 (the model's own Chinese)
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"  # noqa: RUF001 (the model's own Chinese)
+    "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"  # noqa: RUF001 (the model's own Chinese)
+)
+
+
+def _wan22_ti2v() -> Recipe:
+    """Wan 2.2 TI2V-5B: 5 s (121 frames) at 24 fps, 1280 x 704 or 704 x 1280, text or an image
+    as the first frame; UniPC with a flow shift of 5, guidance 5, 50 steps, bf16 with the VAE in
+    float32, umT5's 512-token window (the model card and diffusers' Wan documentation)."""
+    return Recipe(
+        ModelId.WAN22_TI2V_5B,
+        "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+        "bfloat16",
+        "unipc",
+        frames=121,
+        fps=24,
+        height=704,
+        width=1280,
+        max_tokens=512,
+        guidance=5.0,
+        dynamic_cfg=False,
+        family="wan2.2-ti2v-5b",
+        shapes=("landscape", "portrait", "image"),
+        free_aspect=False,
+        flow_shift=5.0,
+        negative=WAN_NEGATIVE,
+        vae_float32=True,
+    )
+
+
 RECIPES: dict[ModelId, Recipe] = {
     ModelId.COGVIDEOX_2B: _cogvideox1(
         ModelId.COGVIDEOX_2B, "THUDM/CogVideoX-2b", dtype="float16", scheduler="ddim", dynamic_cfg=False
@@ -181,6 +238,7 @@ RECIPES: dict[ModelId, Recipe] = {
     ModelId.COGVIDEOX_5B_I2V: _cogvideox1(ModelId.COGVIDEOX_5B_I2V, "THUDM/CogVideoX-5b-I2V"),
     ModelId.COGVIDEOX15_5B: _cogvideox15(ModelId.COGVIDEOX15_5B, "THUDM/CogVideoX1.5-5B"),
     ModelId.COGVIDEOX15_5B_I2V: _cogvideox15(ModelId.COGVIDEOX15_5B_I2V, "THUDM/CogVideoX1.5-5B-I2V"),
+    ModelId.WAN22_TI2V_5B: _wan22_ti2v(),
 }
 
 
@@ -192,6 +250,7 @@ EXTEND_MODEL: dict[ModelId, ModelId] = {
     ModelId.COGVIDEOX_5B_I2V: ModelId.COGVIDEOX_5B_I2V,
     ModelId.COGVIDEOX15_5B: ModelId.COGVIDEOX15_5B_I2V,
     ModelId.COGVIDEOX15_5B_I2V: ModelId.COGVIDEOX15_5B_I2V,
+    ModelId.WAN22_TI2V_5B: ModelId.WAN22_TI2V_5B,  # one model makes both
 }
 
 

@@ -107,7 +107,7 @@ async def generate(
 
 def _pick_model(loaded: list[ModelId], with_image: bool) -> ModelId:
     for model in loaded:
-        if model.image_to_video == with_image:
+        if model.takes_image if with_image else not model.image_to_video:
             return model
     need = "an image-to-video" if with_image else "a text-to-video"
     raise ValueError(f"--image needs {need} model, but --model loaded {', '.join(loaded)}")

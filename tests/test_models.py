@@ -42,8 +42,27 @@ def test_recipes_follow_cogvideo_guidance() -> None:
             224,
             "bfloat16",
         )
-    assert all(r.steps == 50 and r.guidance == 6.0 for r in RECIPES.values())
+    assert all(r.steps == 50 and r.guidance == 6.0 for m, r in RECIPES.items() if m.family == "cogvideox")
     assert set(RECIPES) == set(ModelId)
+
+
+def test_the_wan_recipe_follows_its_model_card() -> None:
+    wan = RECIPES[ModelId.WAN22_TI2V_5B]
+    assert (wan.hub_id, wan.frames, wan.fps, wan.width, wan.height) == (
+        "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+        121,
+        24,
+        1280,
+        704,
+    )
+    assert (wan.frames - 1) % 4 == 0 and wan.seconds_for(1) == pytest.approx(5.04, abs=0.01)
+    assert (wan.scheduler, wan.flow_shift, wan.guidance, wan.steps) == ("unipc", 5.0, 5.0, 50)
+    assert (wan.dtype, wan.vae_float32, wan.max_tokens) == ("bfloat16", True, 512)
+    assert wan.negative and not wan.dynamic_cfg
+    # one model, text or image: landscape or portrait, an image picks by its orientation
+    assert ModelId.WAN22_TI2V_5B.takes_image and not ModelId.WAN22_TI2V_5B.image_to_video
+    assert wan.frame_size(None) == (1280, 704) and wan.frame_size("portrait") == (704, 1280)
+    assert wan.frame_size(None, 3 / 4) == (704, 1280) and wan.frame_size(None, 16 / 9) == (1280, 704)
 
 
 def test_model_ids_load_from_the_hub_or_a_named_mirror() -> None:

@@ -21,6 +21,8 @@ def models(served: Sequence[ModelId], current: str) -> list[app_commands.Choice[
         app_commands.Choice(
             name=_("{model} (image to video)", model=m)
             if m.image_to_video
+            else _("{model} (text or image to video)", model=m)
+            if m.takes_image
             else _("{model} (text to video)", model=m),
             value=m.value,
         )
