@@ -41,9 +41,15 @@ def estimate_tokens(text: str) -> int:
     return count
 
 
+#: the most words asked of the enhancer, whatever the window: Wan's umT5 reads 512 tokens, but
+#: a caption past ~200 words describes more than one 5 s shot can show (CogVideoX's 226 tokens
+#: already give 180)
+MAX_WORDS = 200
+
+
 def word_budget(max_tokens: int) -> int:
-    """About how many English words fit ``max_tokens`` (180 for CogVideoX's 226)."""
-    return max(8, int(max_tokens * 0.8))
+    """About how many English words fit ``max_tokens`` (180 for CogVideoX's 226; 200 at most)."""
+    return max(8, min(MAX_WORDS, int(max_tokens * 0.8)))
 
 
 def sentences(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot import prompt_budget
 from bot.prompt_budget import drop_unfinished, estimate_tokens, fit, sentences, word_budget
 
 
@@ -61,3 +62,13 @@ def test_an_unfinished_last_sentence_is_dropped() -> None:
     assert drop_unfinished("One. Two! Three is cut") == "One. Two!"
     assert drop_unfinished("One. Two.") == "One. Two."
     assert drop_unfinished("only a fragment") == ""
+
+
+def test_the_enhancers_budget_follows_each_models_window_up_to_a_useful_caption() -> None:
+    from inference.contract import ModelId
+    from inference.recipes import recipe_for
+
+    assert prompt_budget.word_budget(recipe_for(ModelId.COGVIDEOX_5B).max_tokens) == 180
+    assert prompt_budget.word_budget(recipe_for(ModelId.COGVIDEOX15_5B).max_tokens) == 179
+    # Wan 2.2's umT5 reads 512 tokens: the enhancer may write longer, up to 200 words
+    assert prompt_budget.word_budget(recipe_for(ModelId.WAN22_TI2V_5B).max_tokens) == prompt_budget.MAX_WORDS
