@@ -378,6 +378,7 @@ class RequestPipeline:
             enhanced=enhancement.prompt,
             note=enhancement.note,
             shortened=enhancement.shortened,
+            summary=enhancement.summary,
         )
         await self.drafts.save(draft)
         await self.inputs.due(request.image_ref, DRAFT_SECONDS + 300)  # unless decided by then

@@ -19,6 +19,8 @@ def draft_embed(draft: Draft) -> discord.Embed:
     embed = discord.Embed(title=title, description=clip_text(draft.enhanced, 4000), colour=_COLOUR)
     if draft.differs:
         embed.add_field(name=_("Your words"), value=clip_text(draft.original, 1000), inline=False)
+        if draft.summary:
+            embed.add_field(name=_("In short"), value=clip_text(draft.summary, 300), inline=False)
         how = _(
             "**Generate** renders the enhanced prompt, **Edit** lets you change it first, "
             "**Use original** renders your words."

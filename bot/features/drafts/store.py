@@ -34,6 +34,8 @@ class Draft:
     #: why the enhanced prompt is the member's words ("" when it is a real rewrite)
     note: str = ""
     shortened: bool = False
+    #: the enhanced prompt summed up in the member's language ("" for English readers)
+    summary: str = ""
 
     @property
     def guild_id(self) -> str:
@@ -57,6 +59,7 @@ class Draft:
                 "enhanced": self.enhanced,
                 "note": self.note,
                 "shortened": self.shortened,
+                "summary": self.summary,
             },
             separators=(",", ":"),
         )

@@ -129,6 +129,7 @@ class Replies:
             enhanced=drafted.enhancement.prompt,
             note=drafted.enhancement.note,
             shortened=drafted.enhancement.shortened,
+            summary=drafted.enhancement.summary,
         )
         kwargs: dict[str, Any] = {"embed": draft_embed(draft), "view": draft_buttons(draft)}
         if drafted.preview is not None:
