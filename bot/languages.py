@@ -10,6 +10,7 @@ Delivery, which runs outside interactions, asks :meth:`Languages.server` per job
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class Languages:
         """
         self.configs, self.discord_locale, self.cache_seconds = configs, discord_locale, cache_seconds
         self._settings: dict[str, tuple[float, str | None]] = {}
+        #: reads under way, shared by the interactions of a guild that arrive meanwhile
+        self._reading: dict[str, asyncio.Future[str | None]] = {}
 
     async def enter(self, interaction: discord.Interaction) -> None:
         """Speak the interaction's languages for the rest of its task."""
@@ -69,13 +72,25 @@ class Languages:
         cached = self._settings.get(guild_id)
         if cached is not None and cached[0] > now:
             return cached[1]
+        reading = self._reading.get(guild_id)
+        if reading is None:  # one read for a burst of interactions in one guild
+            reading = self._reading[guild_id] = asyncio.ensure_future(self._read(guild_id))
+            reading.add_done_callback(functools.partial(self._read_done, guild_id))
         try:
-            config = await asyncio.wait_for(self.configs.load(guild_id), READ_SECONDS)
+            return await asyncio.wait_for(asyncio.shield(reading), READ_SECONDS)
         except (RedisError, TimeoutError) as exc:  # a language is never worth a late or failed reply
             log.warning("could not read the language of guild %s: %r", guild_id, exc)
             return cached[1] if cached is not None else None
+
+    def _read_done(self, guild_id: str, reading: asyncio.Future[str | None]) -> None:
+        self._reading.pop(guild_id, None)
+        if not reading.cancelled():
+            reading.exception()  # retrieved: a read nobody waited for any more failed quietly
+
+    async def _read(self, guild_id: str) -> str | None:
+        config = await self.configs.load(guild_id)
         chosen: str | None = getattr(config, "language", None)
-        self._settings[guild_id] = (now + self.cache_seconds, chosen)
+        self._settings[guild_id] = (time.monotonic() + self.cache_seconds, chosen)
         if len(self._settings) > 10_000:  # a bot in very many servers: drop the oldest half
             for key in list(self._settings)[:5_000]:
                 del self._settings[key]
