@@ -9,7 +9,7 @@
     reelbot queue cancel ID cancel one job
     reelbot worker          the GPU inference daemon (also ``python -m inference``)
     reelbot generate TEXT   one clip through the queue and a worker, to check a GPU box
-    reelbot make-tiny-model DIR   a tiny random-weight pipeline for smoke tests
+    reelbot make-tiny-model DIR   a tiny random-weight pipeline for smoke tests (--family wan, --like ID)
 
 The command lives here, in the worker's package, and not in ``bot/``: the worker image runs
 ``reelbot worker`` (and ``reelbot run`` starts its worker as ``python -m inference``), and
@@ -111,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     tiny.add_argument("directory", type=Path)
     tiny.add_argument("--i2v", action="store_true", help="an image-to-video pipeline (like cogvideox-5b-i2v)")
     tiny.add_argument("--like", type=ModelId, choices=list(ModelId), help="the model it stands in for")
+    tiny.add_argument(
+        "--family",
+        choices=("cogvideox", "wan"),
+        help="wan: a Wan 2.2 TI2V-5B stand-in (text or image to video); cogvideox: as --like says",
+    )
     tiny.set_defaults(handler=_make_tiny_model)
     return parser
 
@@ -160,9 +165,16 @@ async def _generate(args: argparse.Namespace, settings: QueueSettings) -> int:
 async def _make_tiny_model(args: argparse.Namespace, settings: QueueSettings) -> int:
     from inference.tiny import make_tiny_model
 
-    like = args.like or (ModelId.COGVIDEOX_5B_I2V if args.i2v else ModelId.COGVIDEOX_2B)
+    if args.family == "wan" and not args.like:
+        like = ModelId.WAN22_TI2V_5B
+    else:
+        like = args.like or (ModelId.COGVIDEOX_5B_I2V if args.i2v else ModelId.COGVIDEOX_2B)
+    if args.family and like.family != args.family:
+        raise ValueError(
+            f"--family {args.family} and --like {like} disagree: {like} is a {like.family} model"
+        )
     if args.i2v and not like.image_to_video:
-        raise ValueError(f"--i2v and --like {like} disagree: {like} is a text-to-video model")
+        raise ValueError(f"--i2v and --like {like} disagree: {like} is not an image-to-video-only model")
     make_tiny_model(args.directory, like)
     print(f"wrote a tiny {like} stand-in to {args.directory} (random weights: it renders noise)")
     return 0

@@ -101,37 +101,36 @@ class Generator:
 
         loaded = self.models[spec.model]
         recipe = loaded.recipe
-        pipe = loaded.pipe
         if spec.model.image_to_video and image is None:
             raise ValueError(f"{spec.model} needs an input image")
+        if not spec.model.takes_image:
+            image = None  # a text-to-video model has no use for one
+        pipe = loaded.pipe_for(image)
         frames_count = recipe.frames_for(spec.length)
         width, height = frame_for(recipe, spec, image, size)
         steps = spec.steps or recipe.steps
         guidance = recipe.guidance if spec.guidance is None else spec.guidance
         seed = secrets.randbelow(2**32) if spec.seed is None else spec.seed
         prompt, shortened = fit_prompt(pipe.tokenizer, spec.prompt, recipe.max_tokens)
-        negative, _ = fit_prompt(pipe.tokenizer, spec.negative_prompt, recipe.max_tokens)
+        # the model authors' negative prompt (Wan's) when the member gave none
+        negative, _ = fit_prompt(pipe.tokenizer, spec.negative_prompt or recipe.negative, recipe.max_tokens)
 
         def step_end(_pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             on_step(index + 1, steps)
             return tensors
 
-        kwargs: dict[str, Any] = {
-            "prompt": prompt,
-            "negative_prompt": negative or None,
+        kwargs = pipeline_kwargs(loaded, prompt, negative, guidance, image)
+        kwargs |= {
             "num_inference_steps": steps,
-            "guidance_scale": guidance,
-            "use_dynamic_cfg": recipe.dynamic_cfg,
             "num_frames": frames_count,
             "height": height,
             "width": width,
-            "max_sequence_length": recipe.max_tokens,
             # a CPU generator: the same seed gives the same clip on any GPU
             "generator": torch.Generator("cpu").manual_seed(seed),
             "output_type": "np",
             "callback_on_step_end": step_end,
         }
-        if image is not None and spec.model.image_to_video:
+        if image is not None:
             kwargs["image"] = fit_to_frame(image, width, height)
         if loaded.speed is not None:
             # fresh cache hooks for this job's step count: a cancelled render leaves state behind
@@ -174,27 +173,54 @@ class Generator:
             if loaded.speed is None or not loaded.speed.speed.levers.compile:
                 continue
             recipe = loaded.recipe
-            kwargs: dict[str, Any] = {
-                "prompt": "warm-up",
+            # image-to-video models warm up with an image; Wan's text pipeline shares the compiled
+            # blocks (and shapes) with its image one, so text alone warms both
+            image = Image.new("RGB", (recipe.width, recipe.height), (128, 128, 128))
+            image_or_none = image if model.image_to_video else None
+            kwargs = pipeline_kwargs(loaded, "warm-up", recipe.negative, recipe.guidance, image_or_none)
+            kwargs |= {
                 "num_inference_steps": 2,
-                "guidance_scale": recipe.guidance,
-                "use_dynamic_cfg": recipe.dynamic_cfg,
                 "num_frames": recipe.frames,
                 "height": recipe.height,
                 "width": recipe.width,
-                "max_sequence_length": recipe.max_tokens,
                 "generator": torch.Generator("cpu").manual_seed(0),
                 "output_type": "latent",  # the VAE is not compiled: no need to decode
             }
-            if model.image_to_video:
-                kwargs["image"] = Image.new("RGB", (recipe.width, recipe.height), (128, 128, 128))
+            if image_or_none is not None:
+                kwargs["image"] = image_or_none
             loaded.speed.prepare(2)
+            pipe = loaded.pipe_for(image_or_none)
 
-            def render(kwargs: dict[str, Any] = kwargs, pipe: Any = loaded.pipe) -> None:
+            def render(kwargs: dict[str, Any] = kwargs, pipe: Any = pipe) -> None:
                 with torch.inference_mode():
                     pipe(**kwargs)
 
             warm_up(render, f"{model} ({loaded.speed.speed.describe()})")
+
+
+def pipeline_kwargs(
+    loaded: LoadedModel, prompt: str, negative: str, guidance: float, image: Image.Image | None
+) -> dict[str, Any]:
+    """The prompt and guidance arguments of ``loaded``'s pipeline for a job with ``image``.
+
+    CogVideoX takes its dynamic guidance flag; Wan's image-to-video pipeline takes the prompts
+    encoded by its text one (:func:`inference.wan.encoded_prompts`).
+    """
+    recipe = loaded.recipe
+    if loaded.model.family == "cogvideox":
+        return {
+            "prompt": prompt,
+            "negative_prompt": negative or None,
+            "guidance_scale": guidance,
+            "use_dynamic_cfg": recipe.dynamic_cfg,
+            "max_sequence_length": recipe.max_tokens,
+        }
+    kwargs: dict[str, Any] = {"guidance_scale": guidance, "max_sequence_length": recipe.max_tokens}
+    if loaded.pipe_for(image) is loaded.pipe:
+        return kwargs | {"prompt": prompt, "negative_prompt": negative}
+    from inference.wan import encoded_prompts
+
+    return kwargs | encoded_prompts(loaded.pipe, prompt, negative, guidance, recipe.max_tokens)
 
 
 def frame_for(

@@ -1,4 +1,4 @@
-"""Loading CogVideoX pipelines once, at start, with each model's recipe applied.
+"""Loading CogVideoX and Wan pipelines once, at start, with each model's recipe applied.
 
 A model comes from the Hugging Face Hub (its id) or from a local directory saved with
 ``save_pretrained``; both go through diffusers' ``from_pretrained``. A directory is
@@ -6,6 +6,9 @@ recognised from its own configs, so a worker can be pointed at a folder and told
 else. When one worker loads a text-to-video and an image-to-video model of the same
 family, the second reuses the first's text encoder, tokenizer and VAE (on one GPU with
 offload off), which saves about 9 GB for CogVideoX-5b's T5-XXL.
+
+Wan 2.2 TI2V-5B is one model for text and image jobs: it serves its one lane with a text-to-video
+pipeline and an image-to-video one over the same weights (:mod:`inference.wan`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from inference import wan
 from inference.contract import ModelId
 from inference.recipes import Recipe, read_overrides, recipe_for
 from inference.settings import WorkerSettings
@@ -80,17 +84,24 @@ class LoadedModel:
     recipe: Recipe
     #: the speed levers applied to this pipeline (None: a plain pipeline, as in older tests)
     speed: SpeedPlan | None = None
+    #: the same weights as an image-to-video pipeline, for a model that takes text or an image
+    #: (Wan 2.2 TI2V); None where ``pipe`` is the only one
+    image_pipe: Any = None
 
     @property
     def model(self) -> ModelId:
         return self.source.model
+
+    def pipe_for(self, image: object | None) -> Any:
+        """The pipeline that renders a job with ``image`` (None: from text alone)."""
+        return self.image_pipe if image is not None and self.image_pipe is not None else self.pipe
 
 
 def resolve(entry: str) -> ModelSource:
     """Turn a ``REELBOT_MODELS`` entry (``ID``, ``DIR`` or ``ID=SOURCE``) into a source.
 
     Raises:
-        ModelLoadError: an unknown model id, or a directory that is not a CogVideoX pipeline.
+        ModelLoadError: an unknown model id, or a directory that is not a pipeline Reelbot runs.
     """
     name, sep, source = entry.partition("=")
     if sep:
@@ -114,13 +125,14 @@ def resolve(entry: str) -> ModelSource:
 
 
 def detect_model(directory: Path) -> ModelId:
-    """Which CogVideoX model a saved pipeline directory holds, read from its configs.
+    """Which model a saved pipeline directory holds, read from its configs.
 
-    ``reelbot.json`` may name it outright; otherwise the pipeline class says T2V or I2V,
-    ``patch_size_t`` marks 1.5, and rotary position embeddings mark 5b (2b has none).
+    ``reelbot.json`` may name it outright. Otherwise, for CogVideoX the pipeline class says T2V
+    or I2V, ``patch_size_t`` marks 1.5, and rotary position embeddings mark 5b (2b has none); a
+    ``WanPipeline`` with 48 latent channels is Wan 2.2 TI2V-5B.
 
     Raises:
-        ModelLoadError: the directory is not a saved CogVideoX pipeline.
+        ModelLoadError: the directory is not a saved pipeline of a model Reelbot runs.
     """
     try:
         named = read_overrides(directory).get("model")
@@ -130,10 +142,17 @@ def detect_model(directory: Path) -> ModelId:
         return _model_id(str(named))
     index = _read_json(directory / "model_index.json")
     kind = index.get("_class_name")
+    if isinstance(kind, str) and kind.startswith("Wan"):
+        transformer = _read_json(directory / "transformer" / "config.json")
+        try:
+            return wan.detect(directory, index, transformer, _read_json(directory / "vae" / "config.json"))
+        except wan.NotWan22 as exc:
+            raise ModelLoadError(str(exc)) from None
     if kind not in _PIPELINES.values():
         raise ModelLoadError(
-            f"{directory} holds a {kind or 'unknown'} pipeline; Reelbot runs CogVideoXPipeline and "
-            "CogVideoXImageToVideoPipeline directories (saved with save_pretrained)"
+            f"{directory} holds a {kind or 'unknown'} pipeline; Reelbot runs CogVideoXPipeline, "
+            "CogVideoXImageToVideoPipeline and (Wan 2.2 TI2V-5B) WanPipeline directories (saved with "
+            "save_pretrained)"
         )
     config = _read_json(directory / "transformer" / "config.json")
     i2v = kind == _PIPELINES[True]
@@ -199,7 +218,6 @@ def _load_one(
     recipe = source.recipe
     # half precision is for GPUs: CPU kernels for it are slow or missing
     dtype = getattr(torch, recipe.dtype) if device != "cpu" else torch.float32
-    pipeline_class = getattr(diffusers, _PIPELINES[source.model.image_to_video])
     shared = {name: getattr(donor.pipe, name) for name in _SHARED} if donor else {}
     log.info(
         "loading %s from %s (%s on %s%s)",
@@ -209,33 +227,58 @@ def _load_one(
         device,
         f", sharing {donor.model}'s text encoder and VAE" if donor else "",
     )
+    wan_family = source.model.family == "wan"
     try:
-        pipe = pipeline_class.from_pretrained(source.source, dtype=dtype, **shared)
-    except (OSError, ValueError) as exc:
+        if wan_family:
+            pipe = wan.load(source.source, dtype)
+        else:
+            pipeline_class = getattr(diffusers, _PIPELINES[source.model.image_to_video])
+            pipe = pipeline_class.from_pretrained(source.source, dtype=dtype, **shared)
+    except (OSError, ValueError, TypeError) as exc:
+        # TypeError: a directory whose parts do not fit the pipeline (a config from another model)
         raise ModelLoadError(
             f"could not load {source.model} from {source.source}: {exc}. Check the directory, or the "
             "Hub id and network access (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE)"
         ) from exc
+    if wan_family:
+        try:
+            wan.check_frame(pipe, recipe)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
     pipe.set_progress_bar_config(disable=True)  # progress goes to the queue, not to a tty
     _apply_recipe(pipe, recipe)
-    _apply_memory(pipe, device, settings)
-    plan = apply(pipe, speed, count_work=settings.count_work)
-    limit = min(recipe.max_tokens, int(pipe.transformer.config.max_text_seq_length))
-    return LoadedModel(source, pipe, device, replace(recipe, max_tokens=limit), plan)
+    image_pipe = wan.image_pipeline(pipe) if wan_family else None
+    _apply_memory(pipe, device, settings, image_pipe)
+    try:
+        plan = apply(pipe, speed, count_work=settings.count_work, family=source.model.family, also=image_pipe)
+    except SpeedError as exc:
+        raise ModelLoadError(str(exc)) from None
+    # CogVideoX's transformer has a text window of its own; Wan's reads the encoder's whole output
+    window = getattr(pipe.transformer.config, "max_text_seq_length", None)
+    limit = min(recipe.max_tokens, int(window)) if window else recipe.max_tokens
+    return LoadedModel(source, pipe, device, replace(recipe, max_tokens=limit), plan, image_pipe)
 
 
 def _apply_recipe(pipe: Any, recipe: Recipe) -> None:
     import diffusers
 
+    if recipe.scheduler == "unipc":
+        wan.apply_recipe(pipe, recipe)
+        return
     name = {"ddim": "CogVideoXDDIMScheduler", "dpm": "CogVideoXDPMScheduler"}[recipe.scheduler]
     scheduler_class = getattr(diffusers, name)
     pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config, timestep_spacing="trailing")
 
 
-def _apply_memory(pipe: Any, device: str, settings: WorkerSettings) -> None:
+def _apply_memory(pipe: Any, device: str, settings: WorkerSettings, image_pipe: Any = None) -> None:
     if settings.offload == "model":
         pipe.enable_model_cpu_offload(device=device)
+        if image_pipe is not None:
+            # the same modules: each pipeline puts its own hooks back on them after every render
+            # (maybe_free_model_hooks), so whichever ran last leaves hooks that serve both
+            image_pipe.enable_model_cpu_offload(device=device)
     elif settings.offload == "sequential":
+        # hooks on every layer, which the image pipeline's calls go through as well
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         pipe.to(device)

@@ -21,6 +21,15 @@ The levers (``REELBOT_COMPILE``, ``REELBOT_FUSE_QKV``, ``REELBOT_QUANT``,
 ``REELBOT_ATTENTION``, ``REELBOT_CACHE``) override the preset one by one. A lever the
 hardware cannot run is refused when the worker starts (exit code 2), never silently dropped.
 
+Wan 2.2 TI2V-5B takes every lever, laid out for its transformer (blocks under ``blocks``, with
+``attn1``, ``attn2`` and ``ffn``): compile per block, fused projections through the transformer's
+own ``fuse_qkv_projections`` (self-attention QKV, cross-attention KV), fp8/int8 on the blocks'
+linear layers, TaylorSeer and first-block caches on whole blocks, PAB on the self-attention
+(``attn1``). Two stay CogVideoX's: SageAttention (the ``fast`` preset's kernel; Reelbot's
+processor is CogVideoX's joint attention) is skipped with a logged note, so Wan's ``fast`` is fp8
+and a sparser cache; FasterCache is refused, since it skips the unconditional half of a batch
+that Wan's pipeline never batches (it runs the two halves as separate calls).
+
 Caches keep state across the steps of one render. :meth:`SpeedPlan.prepare` puts fresh
 hooks on before every render, so a render that was cancelled halfway leaves nothing behind
 and schedules that count steps follow each job's own step count.
@@ -285,14 +294,17 @@ class WorkCounter:
     """Counts the transformer's units of work (block forwards, or attention and feed-forward
     calls when the cache works on attention) that really ran, for tests and benchmarks."""
 
-    #: units per denoising step when nothing is skipped
-    units_per_step: int
+    #: units per call of the transformer when nothing is skipped
+    units_per_call: int
     executed: int = 0
+    #: the transformer's calls: one per step where guidance is batched (CogVideoX), two where
+    #: its halves run apart (Wan)
+    calls: int = 0
     steps: int = 0
 
     @property
     def fraction(self) -> float:
-        possible = self.units_per_step * self.steps
+        possible = self.units_per_call * self.calls
         return self.executed / possible if possible else 1.0
 
 
@@ -303,6 +315,8 @@ class SpeedPlan:
     speed: Speed
     pipe: Any
     counter: WorkCounter | None = None
+    #: where the transformer keeps its blocks (the caches' identifiers follow it)
+    layout: Layout = field(default_factory=lambda: LAYOUTS["cogvideox"])
     #: a callable that returns the pipeline's current timestep (for the attention caches)
     _timestep: Callable[[], Any] = field(default=lambda: None)
 
@@ -314,33 +328,76 @@ class SpeedPlan:
         """
         transformer = self.pipe.transformer
         if self.counter is not None:
-            self.counter.executed = 0
+            self.counter.executed = self.counter.calls = 0
             self.counter.steps = steps
         cache = self.speed.levers.cache
         if cache == "none":
             return
         if getattr(transformer, "is_cache_enabled", False):
             transformer.disable_cache()
-        transformer.enable_cache(_cache_config(self.speed.levers, steps, self._timestep))
+        transformer.enable_cache(_cache_config(self.speed.levers, steps, self._timestep, self.layout))
 
 
-def apply(pipe: Any, speed: Speed, *, count_work: bool = False) -> SpeedPlan:
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a family's transformer keeps what the levers work on."""
+
+    #: the attribute holding the transformer blocks (also the prefix of their module names)
+    blocks: str
+    #: each block's self-attention and feed-forward modules (the attention caches' units)
+    attention: str
+    feed_forward: str
+
+
+LAYOUTS: dict[str, Layout] = {
+    "cogvideox": Layout("transformer_blocks", "attn1", "ff"),
+    "wan": Layout("blocks", "attn1", "ffn"),
+}
+
+
+def apply(
+    pipe: Any, speed: Speed, *, count_work: bool = False, family: str = "cogvideox", also: Any = None
+) -> SpeedPlan:
     """Apply ``speed``'s levers to a loaded pipeline (on its device, offload hooks attached).
 
     The order matters: fused projections before quantisation (the fused matrix is what gets
     quantised), the attention processor after fusing (it reads either layout), the work
     counter and compile before the cache hooks (so the hooks stay outside compiled code and
     the counter sees only work that ran).
+
+    Args:
+        family: the model family ("cogvideox" or "wan"), which says where the blocks are.
+        also: a second pipeline over the same transformer (Wan's image-to-video one), whose
+            timestep the attention caches read while it renders.
+
+    Raises:
+        SpeedError: a lever this family cannot take (FasterCache on Wan).
     """
     levers = speed.levers
+    layout = LAYOUTS[family]
     transformer = pipe.transformer
+    if levers.cache == "faster" and family != "cogvideox":
+        raise SpeedError(
+            "REELBOT_CACHE=faster (FasterCache) skips the unconditional half of a batched guidance "
+            f"call, which {family}'s pipeline does not make: use REELBOT_CACHE=taylorseer, "
+            "first-block or pab"
+        )
     if levers.fuse_qkv:
-        pipe.fuse_qkv_projections()
+        # CogVideoX's pipeline method fuses its own processor's layout; Wan's attention modules
+        # fuse through the transformer's (self-attention QKV, cross-attention KV)
+        (pipe if family == "cogvideox" else transformer).fuse_qkv_projections()
     if levers.quant != "none":
-        _quantise(transformer, levers.quant)
+        _quantise(transformer, levers.quant, layout)
     if levers.attention != "sdpa":
-        transformer.set_attn_processor(CogVideoXAttention(kernel=levers.attention))
-    units = list(_units(transformer, levers.cache))
+        if family == "cogvideox":
+            transformer.set_attn_processor(CogVideoXAttention(kernel=levers.attention))
+        else:
+            log.info(
+                "%s attention is CogVideoX's processor; %s keeps its own attention (PyTorch's SDPA)",
+                levers.attention,
+                family,
+            )
+    units = list(_units(transformer, levers.cache, layout))
     if levers.compile:
         import torch
 
@@ -352,11 +409,14 @@ def apply(pipe: Any, speed: Speed, *, count_work: bool = False) -> SpeedPlan:
     if count_work:
         # around the compiled forward, so it stays in Python (a count inside compiled code
         # would be a guard that recompiles on every call)
-        counter = WorkCounter(units_per_step=len(units))
+        counter = WorkCounter(units_per_call=len(units))
         for unit in units:
             _count_calls(unit, counter)
-    plan = SpeedPlan(speed, pipe, counter)
-    plan._timestep = lambda: pipe.current_timestep
+        transformer.register_forward_pre_hook(lambda _module, _args: _count_transformer_call(counter))
+    plan = SpeedPlan(speed, pipe, counter, layout=layout)
+    pipes = [pipe] if also is None else [pipe, also]
+    # the one rendering has a timestep; the other's is None between its own renders
+    plan._timestep = lambda: next((p.current_timestep for p in pipes if p.current_timestep is not None), None)
     return plan
 
 
@@ -369,13 +429,17 @@ def warm_up(render: Callable[[], None], what: str) -> float:
     return seconds
 
 
-def _units(transformer: Any, cache: str) -> Iterator[Any]:
-    for block in transformer.transformer_blocks:
+def _units(transformer: Any, cache: str, layout: Layout) -> Iterator[Any]:
+    for block in getattr(transformer, layout.blocks):
         if cache in _ATTENTION_CACHES:
-            yield block.attn1
-            yield block.ff
+            yield getattr(block, layout.attention)
+            yield getattr(block, layout.feed_forward)
         else:
             yield block
+
+
+def _count_transformer_call(counter: WorkCounter) -> None:
+    counter.calls += 1
 
 
 def _count_calls(module: Any, counter: WorkCounter) -> None:
@@ -390,7 +454,7 @@ def _count_calls(module: Any, counter: WorkCounter) -> None:
     HookRegistry.check_if_exists_or_initialize(module).register_hook(_Count(), "reelbot_count")  # type: ignore[no-untyped-call]
 
 
-def _quantise(transformer: Any, mode: str) -> None:
+def _quantise(transformer: Any, mode: str, layout: Layout) -> None:
     import torch
     from torchao.quantization import (
         Float8DynamicActivationFloat8WeightConfig,
@@ -407,12 +471,12 @@ def _quantise(transformer: Any, mode: str) -> None:
 
     def in_blocks(module: torch.nn.Module, name: str) -> bool:
         # only the blocks' linear layers: embeddings and the output projection stay exact
-        return isinstance(module, torch.nn.Linear) and name.startswith("transformer_blocks.")
+        return isinstance(module, torch.nn.Linear) and name.startswith(f"{layout.blocks}.")
 
     quantize_(transformer, config, filter_fn=in_blocks)
 
 
-def _cache_config(levers: Levers, steps: int, timestep: Callable[[], Any]) -> Any:
+def _cache_config(levers: Levers, steps: int, timestep: Callable[[], Any], layout: Layout) -> Any:
     from diffusers.hooks.faster_cache import FasterCacheConfig
     from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
     from diffusers.hooks.pyramid_attention_broadcast import PyramidAttentionBroadcastConfig
@@ -430,7 +494,7 @@ def _cache_config(levers: Levers, steps: int, timestep: Callable[[], Any]) -> An
             taylor_factors_dtype=None,  # the model's own precision
             # diffusers' default patterns name attention modules CogVideoX does not have,
             # so the default silently caches nothing: name the blocks themselves
-            cache_identifiers=[r"transformer_blocks\.\d+"],
+            cache_identifiers=[rf"{layout.blocks}\.\d+"],  # whole names (fullmatch)
         )
     if levers.cache == "first-block":
         return FirstBlockCacheConfig(threshold=levers.cache_threshold)
@@ -438,7 +502,8 @@ def _cache_config(levers: Levers, steps: int, timestep: Callable[[], Any]) -> An
         return PyramidAttentionBroadcastConfig(
             spatial_attention_block_skip_range=levers.cache_interval,
             spatial_attention_timestep_skip_range=(100, 800),
-            spatial_attention_block_identifiers=("transformer_blocks",),
+            # the blocks' self-attention (Wan's blocks also hold a cross-attention, attn2)
+            spatial_attention_block_identifiers=(rf"^{layout.blocks}\.\d+\.{layout.attention}$",),
             current_timestep_callback=lambda: _timestep_value(timestep()),
         )
     return FasterCacheConfig(

@@ -1,4 +1,4 @@
-"""A tiny, random-weight CogVideoX pipeline, built offline, for smoke tests.
+"""A tiny, random-weight CogVideoX pipeline, built offline, for smoke tests (Wan: :mod:`inference.tiny_wan`).
 
 It has the real components (a T5 tokenizer and encoder, the CogVideoX transformer and
 3D VAE, the scheduler) at toy sizes, saved with ``save_pretrained`` so that the worker
@@ -68,6 +68,10 @@ def make_tiny_model(
 
     if like not in TINY_LIKE:
         raise ValueError(f"a tiny model can stand in for {', '.join(TINY_LIKE)}, not {like}")
+    if like.family == "wan":
+        from inference.tiny_wan import make_tiny_wan
+
+        return make_tiny_wan(directory, seed=seed, layers=layers, heads=heads, head_dim=head_dim)
     recipe = recipe_for(like)
     width = round(_HEIGHT * recipe.aspect / 16) * 16
     with torch.random.fork_rng():
@@ -97,17 +101,24 @@ def make_tiny_model(
     return directory
 
 
-def _text_parts() -> tuple[Any, Any]:
+def tiny_tokenizer(model_max_length: int = _TEXT_TOKENS) -> Any:
     """A T5 tokenizer made in-process (a Unigram vocabulary of letters and a few words)."""
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Tokenizer
 
     # T5's layout: <pad>=0, </s>=1, <unk>=2, then the pieces; letters spell out any word
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
     pieces += [(chr(c), -4.0) for c in range(ord("a"), ord("z") + 1)]
     pieces += [(str(d), -4.0) for d in range(10)]
     pieces += [("\u2581" + w, -1.0) for w in _WORDS]
-    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=_TEXT_TOKENS)
-    config = T5Config(vocab_size=len(pieces), d_model=32, d_kv=8, num_heads=4, num_layers=1, d_ff=37)
+    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=model_max_length)
+
+
+def _text_parts() -> tuple[Any, Any]:
+    """The in-process T5 tokenizer and a one-layer T5 encoder."""
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = tiny_tokenizer()
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, num_heads=4, num_layers=1, d_ff=37)
     return tokenizer, T5EncoderModel(config)
 
 

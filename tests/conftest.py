@@ -148,3 +148,12 @@ def tiny15_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "15": make_tiny_model(root / "15", ModelId.COGVIDEOX15_5B),
         "15i2v": make_tiny_model(root / "15i2v", ModelId.COGVIDEOX15_5B_I2V),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Wan 2.2 TI2V-5B stand-in (9 frames of 128 x 64 at 24 fps, text or an image), as
+    ``reelbot make-tiny-model DIR --family wan`` writes it."""
+    from inference.tiny_wan import make_tiny_wan
+
+    return make_tiny_wan(tmp_path_factory.mktemp("tiny-wan") / "wan", layers=2)
