@@ -1,4 +1,4 @@
-"""Full-size CogVideoX through Reelbot's own render path, per speed preset, random weights.
+"""Full-size CogVideoX and Wan 2.2 TI2V-5B through Reelbot's render path, per speed preset, random weights.
 
 Per model it builds the published architecture with random weights (no download, no Hub) and
 saves it as a diffusers pipeline directory with a ``reelbot.json`` naming the model. Per
@@ -19,6 +19,8 @@ Run it from the repository root (it imports the ``inference`` package beside it)
         --json bench/results/gpu-15-exact.json
     python bench/gpu.py --models 1.5-5b --presets balanced --models-dir /tmp/reelbot-models \
         --json bench/results/gpu-15-balanced.json
+    python bench/gpu.py --models wan2.2-5b --presets exact --models-dir /tmp/reelbot-models \
+        --json bench/results/gpu-wan-exact.json
     python bench/gpu.py --table bench/results/gpu-*.json           # one table from split runs
 
 One invocation should stay under 8 minutes on one H100, hence the split: a model is built
@@ -35,9 +37,12 @@ of Reelbot this needs. The machine must have a CUDA build of torch, plus diffuse
 transformers, accelerate, numpy and pillow; ``fast`` also needs torchao and sageattention.
 Carry wheels for whichever of those it lacks, and ``pip install --no-index`` them first.
 
-The text encoder is a stand-in: T5-v1.1-XXL's layer shape (output width 4096) with one layer
-instead of 24 and a small vocabulary made in-process, since encoding one prompt is negligible
-next to 50 steps. The scheduler has diffusers' default configuration (its arithmetic is
+The text encoder is a stand-in: T5-v1.1-XXL's layer shape (umT5-XXL's for Wan; output width 4096)
+with one layer instead of 24 and a small vocabulary made in-process, since encoding one prompt is
+negligible next to 50 steps. Wan 2.2 TI2V-5B renders its recipe's 121 frames at 1280 x 704 (a 5 s
+clip at 24 fps), from text; its VAE is built and run in float32 as the worker runs it, with
+neutral latent statistics (means 0, deviations 1: random weights make the published ones moot).
+The scheduler has diffusers' default configuration (its arithmetic is
 negligible too); the loader applies each model's recipe to it, as in production.
 """
 
@@ -158,6 +163,46 @@ VAE_5B: dict[str, Any] = {
 VAE_2B: dict[str, Any] = {**VAE_5B, "scaling_factor": 1.15258426}
 # CogVideoX1.5: the same VAE with inverted latent scaling (convert_vae for version "1.5").
 VAE_15_5B: dict[str, Any] = {**VAE_5B, "invert_scale_latents": True}
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers transformer/config.json (diffusers' convert_wan_to_diffusers.py,
+# "Wan2.2-TI2V-5B"): 30 layers, 24 heads x 128 (width 3072), FFN 14336, 48 channels in and out.
+TRANSFORMER_WAN22_5B: dict[str, Any] = {
+    "added_kv_proj_dim": None,
+    "attention_head_dim": 128,
+    "cross_attn_norm": True,
+    "eps": 1e-06,
+    "ffn_dim": 14336,
+    "freq_dim": 256,
+    "image_dim": None,
+    "in_channels": 48,
+    "num_attention_heads": 24,
+    "num_layers": 30,
+    "out_channels": 48,
+    "patch_size": [1, 2, 2],
+    "pos_embed_seq_len": None,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024,
+    "text_dim": 4096,
+}
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers vae/config.json (the same values in diffusers' conversion script's
+# vae22_diffusers_config), latent statistics neutral (see the module docstring).
+VAE_WAN22: dict[str, Any] = {
+    "attn_scales": [],
+    "base_dim": 160,
+    "decoder_base_dim": 256,
+    "dim_mult": [1, 2, 4, 4],
+    "dropout": 0.0,
+    "in_channels": 12,
+    "is_residual": True,
+    "latents_mean": [0.0] * 48,
+    "latents_std": [1.0] * 48,
+    "num_res_blocks": 2,
+    "out_channels": 12,
+    "patch_size": 2,
+    "scale_factor_spatial": 16,
+    "scale_factor_temporal": 4,
+    "temperal_downsample": [False, True, True],
+    "z_dim": 48,
+}
 # The text encoder stand-in: one layer of T5-v1.1-XXL's shape (google/t5-v1_1-xxl config.json:
 # d_model 4096, d_ff 10240, 64 heads of 64, gated GELU), whose output width the transformer reads.
 TEXT_XXL: dict[str, Any] = {
@@ -183,6 +228,10 @@ class ModelSpec:
     tiny: bool = False
 
     @property
+    def family(self) -> str:
+        return self.model.family
+
+    @property
     def recipe(self) -> Recipe:
         """The recipe the worker runs this directory with (dtype, frame grid, scheduler)."""
         return recipe_for(self.model).with_overrides(self.overrides)
@@ -197,6 +246,8 @@ MODELS: dict[str, ModelSpec] = {
     "2b": ModelSpec("2b", ModelId.COGVIDEOX_2B, TRANSFORMER_2B, VAE_2B),
     "5b": ModelSpec("5b", ModelId.COGVIDEOX_5B, TRANSFORMER_5B, VAE_5B),
     "1.5-5b": ModelSpec("1.5-5b", ModelId.COGVIDEOX15_5B, TRANSFORMER_15_5B, VAE_15_5B),
+    # umT5-XXL (google/umt5-xxl config.json) has T5-v1.1-XXL's layer shape: the same stand-in
+    "wan2.2-5b": ModelSpec("wan2.2-5b", ModelId.WAN22_TI2V_5B, TRANSFORMER_WAN22_5B, VAE_WAN22),
 }
 
 # Published end-to-end figures (real weights, full pipeline, 50 steps); not measured here.
@@ -213,6 +264,8 @@ PUBLISHED: list[dict[str, Any]] = [
     {"model": "CogVideoX-2b", "setup": "1x H100", "seconds": 45, "source": "THUDM/CogVideo README"},
     {"model": "CogVideoX1.5-5b", "setup": "1x H100, 81 frames 768x1360", "seconds": 550,
      "source": "THUDM/CogVideo README"},
+    {"model": "Wan2.2-TI2V-5B", "setup": "1x consumer GPU (24 GB, RTX 4090 class), 5 s 720p, no optimisation",
+     "seconds": 540, "source": "Wan-Video/Wan2.2 README (\"under 9 minutes\")"},
 ]  # fmt: skip
 
 
@@ -221,6 +274,8 @@ def tiny_spec(spec: ModelSpec) -> ModelSpec:
 
     Four blocks, since step caches work per block; the 1.5 stand-in keeps its temporal patching.
     """
+    if spec.family == "wan":
+        return tiny_wan_spec(spec)
     transformer = {
         **spec.transformer,
         "num_layers": 4,
@@ -237,6 +292,24 @@ def tiny_spec(spec: ModelSpec) -> ModelSpec:
     # Tiles of 48 x 40 px (half the sample size), so the 64 x 64 px clip is decoded as 2 x 2 tiles that
     # add up to 64 x 64 exactly (smaller tiles leave the tiled decode a few pixels over).
     vae |= {"sample_height": 96, "sample_width": 80}
+    text = {"d_model": 32, "d_ff": 37, "d_kv": 8, "num_heads": 4, "num_layers": 1}
+    overrides = {"frames": 9, "height": 64, "width": 64}
+    return replace(spec, transformer=transformer, vae=vae, text=text, overrides=overrides, tiny=True)
+
+
+def tiny_wan_spec(spec: ModelSpec) -> ModelSpec:
+    """Wan 2.2 TI2V-5B shrunk as :func:`tiny_spec` shrinks CogVideoX (48 latent channels kept)."""
+    transformer = {
+        **spec.transformer,
+        "num_layers": 4,
+        "num_attention_heads": 2,
+        "attention_head_dim": 12,
+        "text_dim": 32,
+        "ffn_dim": 32,
+        "freq_dim": 16,
+        "rope_max_seq_len": 64,
+    }
+    vae = {**spec.vae, "base_dim": 8, "decoder_base_dim": 8, "num_res_blocks": 1}
     text = {"d_model": 32, "d_ff": 37, "d_kv": 8, "num_heads": 4, "num_layers": 1}
     overrides = {"frames": 9, "height": 64, "width": 64}
     return replace(spec, transformer=transformer, vae=vae, text=text, overrides=overrides, tiny=True)
@@ -274,16 +347,19 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
 
 
 def stand_in_text_parts(spec: ModelSpec) -> tuple[Any, Any]:
-    """A T5 tokenizer made in-process (letters, digits, a few words) and a one-layer T5 encoder."""
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    """A T5 tokenizer made in-process (letters, digits, a few words) and a one-layer T5 encoder
+    (umT5 for Wan)."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
 
     # T5's layout: <pad>=0, </s>=1, <unk>=2, then the pieces; letters spell out any word
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
     pieces += [(chr(c), -4.0) for c in range(ord("a"), ord("z") + 1)]
     pieces += [(str(d), -4.0) for d in range(10)]
     pieces += [("\u2581" + word, -1.0) for word in PROMPT.split()]
-    tokens = spec.transformer["max_text_seq_length"]
+    tokens = spec.transformer.get("max_text_seq_length", spec.recipe.max_tokens)
     tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=tokens)
+    if spec.family == "wan":
+        return tokenizer, UMT5EncoderModel(UMT5Config(vocab_size=len(pieces), **spec.text))
     return tokenizer, T5EncoderModel(T5Config(vocab_size=len(pieces), **spec.text))
 
 
@@ -297,15 +373,40 @@ def build_pipeline(spec: ModelSpec, directory: Path, device: torch.device) -> di
 
     started = time.perf_counter()
     torch.manual_seed(0)
+    wan = spec.family == "wan"
+    names = (
+        ("WanTransformer3DModel", "AutoencoderKLWan")
+        if wan
+        else ("CogVideoXTransformer3DModel", "AutoencoderKLCogVideoX")
+    )
     with torch.device(device), default_dtype(spec.dtype), torch.no_grad():
         tokenizer, text_encoder = stand_in_text_parts(spec)
-        transformer: Any = diffusers.CogVideoXTransformer3DModel.from_config(spec.transformer)  # type: ignore[no-untyped-call]
-        vae: Any = diffusers.AutoencoderKLCogVideoX.from_config(spec.vae)  # type: ignore[no-untyped-call]
-    scheduler_name = {"ddim": "CogVideoXDDIMScheduler", "dpm": "CogVideoXDPMScheduler"}
-    scheduler = getattr(diffusers, scheduler_name[spec.recipe.scheduler])()
-    pipe: Any = diffusers.CogVideoXPipeline(  # type: ignore[no-untyped-call]
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
-    )
+        transformer: Any = getattr(diffusers, names[0]).from_config(spec.transformer)
+        # Wan's VAE runs in float32 whatever the transformer's precision (its recipe)
+        with default_dtype(torch.float32 if wan else spec.dtype):
+            vae: Any = getattr(diffusers, names[1]).from_config(spec.vae)
+    if wan:
+        scheduler: Any = diffusers.UniPCMultistepScheduler(  # type: ignore[no-untyped-call]
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=spec.recipe.flow_shift
+        )
+        pipe: Any = diffusers.WanPipeline(  # type: ignore[no-untyped-call]
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            transformer=transformer,
+            scheduler=scheduler,
+            expand_timesteps=True,
+        )
+    else:
+        scheduler_name = {"ddim": "CogVideoXDDIMScheduler", "dpm": "CogVideoXDPMScheduler"}
+        scheduler = getattr(diffusers, scheduler_name[spec.recipe.scheduler])()
+        pipe = diffusers.CogVideoXPipeline(  # type: ignore[no-untyped-call]
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            transformer=transformer,
+            scheduler=scheduler,
+        )
     sync(device)
     built = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
@@ -527,7 +628,7 @@ def header(report: dict[str, Any]) -> list[str]:
     """The lines above the table: where it ran and what a row covers."""
     env, settings = report["environment"], report["settings"]
     lines = [
-        "## CogVideoX through Reelbot's render path: full-size architectures, random weights",
+        "## CogVideoX and Wan through Reelbot's render path: full-size architectures, random weights",
         "",
         f"Device: {env['device']} · torch {env['torch']} · diffusers {env['diffusers']} · CUDA {env['cuda']}",
         "",

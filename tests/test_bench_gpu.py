@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 SCRIPT = ROOT / "bench" / "gpu.py"
-MODELS = ["2b", "5b", "1.5-5b"]
+MODELS = ["2b", "5b", "1.5-5b", "wan2.2-5b"]
 # 12 steps: TaylorSeer computes the first and last two and every second one between, so the
 # balanced preset skips some block forwards (at 4 steps it would compute them all)
 STEPS = 12
@@ -66,6 +66,7 @@ def test_a_tiny_run_renders_every_model_per_preset_through_the_worker(
         assert 0 < balanced["work"] < 1.0 and "taylorseer" in balanced["speed"]
         assert balanced["ratio_to_exact"] == pytest.approx(balanced["seconds"] / exact["seconds"])
     assert "| cogvideox-2b | exact |" in result.stdout and "| cogvideox1.5-5b | balanced |" in result.stdout
+    assert "| wan2.2-ti2v-5b | balanced |" in result.stdout and "Wan2.2-TI2V-5B" in result.stdout
     assert "Published" in result.stdout and "112.4" in result.stdout
     assert "Text encoder: a stand-in" in result.stdout
     assert "[bench/gpu" in result.stderr and "warm-up" in result.stderr  # progress lines
