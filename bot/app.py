@@ -23,6 +23,7 @@ from bot.languages import Languages
 from bot.observability import BotMetrics, Observer
 from bot.settings import BotSettings
 from bot.supervisor import Supervisor
+from bot.translation import warm_up as warm_languages
 from bot.translator import CommandTranslator
 from bot.ui import Component, Router
 
@@ -77,6 +78,9 @@ class ReelBot(commands.Bot):
         for feature in self.features:
             await self.add_cog(feature)
         self.add_dynamic_items(Component)
+        # loaded before the first interaction, off the event loop: the language identifier's
+        # model takes about half a second of CPU, which would otherwise stall the first replies
+        await asyncio.to_thread(warm_languages)
         await self.tree.set_translator(CommandTranslator())
         await self.sync_commands()
         if self.observer is not None:
