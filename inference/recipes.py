@@ -137,14 +137,23 @@ class Recipe:
         changed.check()
         return changed
 
+    @property
+    def pixel_step(self) -> int:
+        """What the frame's sides must be multiples of: the VAE's spatial compression times the
+        transformer's 2x2 patches (CogVideoX 8 x 2; Wan 2.2's VAE 16 x 2)."""
+        return 32 if self.model.family == "wan" else 16
+
     def check(self) -> None:
-        """Raise ValueError when the frame grid cannot be rendered by CogVideoX."""
-        # the VAE compresses 4 frames into one latent frame and 8x8 pixels into one latent
-        # pixel, and the transformer patches 2x2 latent pixels: the grid must divide evenly
+        """Raise ValueError when the frame grid cannot be rendered by the model."""
+        # the VAE compresses 4 frames into one latent frame and the pixels into latent pixels,
+        # and the transformer patches 2x2 latent pixels: the grid must divide evenly
         if (self.frames - 1) % 4 != 0:
             raise ValueError(f"{self.model}: frames must be 4k+1 (e.g. 49 or 81), not {self.frames}")
-        if self.height % 16 or self.width % 16:
-            raise ValueError(f"{self.model}: height and width must be multiples of 16")
+        if self.height % self.pixel_step or self.width % self.pixel_step:
+            raise ValueError(
+                f"{self.model}: frame {self.width}x{self.height} must be a multiple of {self.pixel_step} "
+                "pixels each way"
+            )
         if self.fps < 1 or self.steps < 1 or self.max_tokens < 2:
             raise ValueError(f"{self.model}: fps, steps and max_tokens must be positive")
         if set(self.shapes) - set(SHAPES) or 1 not in self.lengths or not set(self.shapes) - {"image"}:
