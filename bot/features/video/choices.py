@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from discord import app_commands
 
@@ -11,6 +11,8 @@ from bot.models import SHAPE_NAMES, lengths_text
 from inference.contract import ModelId
 from inference.recipes import recipe_for
 
+#: what an option offers, from the running models and what the member typed so far
+Offer = Callable[[Sequence[ModelId], str], list[app_commands.Choice[str]]]
 #: Discord shows at most 25 choices
 _MOST = 25
 

@@ -140,32 +140,29 @@ class VideoCog(commands.Cog, name="video"):
     async def length_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        async def produce() -> list[app_commands.Choice[str]]:
-            member = self.access.in_guild(member_of(interaction))
-            served = (await self.snapshots.load(member.guild_id, member.user_id)).served
-            return choices.lengths(served, current)
-
-        return await self.funnel.choices(interaction, produce)
+        return await self._offer(interaction, choices.lengths, current)
 
     @video.autocomplete("shape")
     async def shape_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        async def produce() -> list[app_commands.Choice[str]]:
-            member = self.access.in_guild(member_of(interaction))
-            served = (await self.snapshots.load(member.guild_id, member.user_id)).served
-            return choices.shapes(served, current)
-
-        return await self.funnel.choices(interaction, produce)
+        return await self._offer(interaction, choices.shapes, current)
 
     @video.autocomplete("model")
     async def model_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        return await self._offer(interaction, choices.models, current)
+
+    async def _offer(
+        self, interaction: discord.Interaction, offer: choices.Offer, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """An option's choices from what the running models make (see :mod:`.choices`)."""
+
         async def produce() -> list[app_commands.Choice[str]]:
             member = self.access.in_guild(member_of(interaction))
             served = (await self.snapshots.load(member.guild_id, member.user_id)).served
-            return choices.models(served, current)
+            return offer(served, current)
 
         return await self.funnel.choices(interaction, produce)
 
