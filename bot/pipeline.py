@@ -47,10 +47,11 @@ from bot.moderation import Moderation
 from bot.requests import Drafted, Outcome, Queued, VideoRequest
 from bot.screening import ALLOWED, Action, PromptScreen, Stage, Verdict
 from bot.snapshot import Snapshot, Snapshots
+from bot.takes import Takes, need
 from bot.text import has_words, visible
 from bot.translation import PromptTranslator
-from inference.contract import ContractError, GenerationSpec, JobRecord, ModelId
-from inference.jobqueue import Enqueued, JobNotFound, JobQueue, LimitReached, Need, new_job_id
+from inference.contract import ContractError, ModelId
+from inference.jobqueue import JobNotFound, JobQueue, LimitReached, new_job_id
 from inference.recipes import Recipe, recipe_for
 from inference.storage import BlobStore, StorageError
 
@@ -93,6 +94,7 @@ class RequestPipeline:
         self.limits, self.moderation, self.screen = limits, moderation, screen
         self.enhancer, self.images = enhancer, images
         self.translator = PromptTranslator(enhancer)
+        self.takes = Takes(queue, store, inputs)
         self.holds, self.drafts, self.jobs, self.inputs = holds, drafts, jobs, inputs
         self.default_models = list(default_models)
 
@@ -118,7 +120,7 @@ class RequestPipeline:
         policy = snap.policy(request.member, self.limits.defaults)
         mode = self._mode(request, snap)
         if request.with_image or mode is not Mode.OFF:  # before the slow steps
-            await self.limits.check(request.member, policy, model.value, _need(request), request.takes)
+            await self.limits.check(request.member, policy, model.value, need(request), request.takes)
         image = await self._image(request, model)
         if not approved:
             request = await self._screen(request, snap, image)
@@ -399,23 +401,16 @@ class RequestPipeline:
         image: Image | None,
         enhancement: Enhancement | None,
     ) -> Queued:
-        """Queue every take of the request; all of them fit the member's limits, or none is queued."""
+        """Queue every take of the request (:mod:`bot.takes`): all of them, or none."""
         assert request.job_id is not None
         stored_here = image is not None and not image.stored and request.image_ref is not None
-        queued: list[Enqueued] = []
         try:
-            for take in range(request.takes):
-                job = await self._take(request, model, policy, take)
-                left = request.takes - take
-                need = Need(clips=left * request.units, jobs=left, cost=request.units)
-                queued.append(await self.queue.enqueue(job, policy.limits, need))
+            queued = await self.takes.enqueue(request, model, policy, stored_here)
         except ContractError as exc:
-            await self._undo(request, queued, stored_here)
             raise Refused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", reason="input") from None
         except LimitReached as refusal:
-            await self._undo(request, queued, stored_here)
             text = await self.limits.explain(
-                refusal, request.member, policy, model.value, request.takes, _need(request)
+                refusal, request.member, policy, model.value, request.takes, need(request)
             )
             raise Refused(text, reason="limit") from None
         first = queued[0]
@@ -437,66 +432,6 @@ class RequestPipeline:
         takes = tuple(e.job for e in queued) if request.takes > 1 else ()
         return Queued(request, first.job, position, first.replayed, enhancement, preview, takes)
 
-    async def _take(
-        self, request: VideoRequest, model: ModelId, policy: MemberPolicy, take: int
-    ) -> JobRecord:
-        """The job of one take: the first is the request's own; each further take gets its own
-        id, request id (so a replay finds it), seed and copy of the input image."""
-        assert request.job_id is not None
-        job_id, request_id, image_ref, seed = (
-            request.job_id,
-            request.request_id,
-            request.image_ref,
-            request.seed,
-        )
-        if take:
-            job_id, request_id = new_job_id(), f"{request.request_id}-take{take + 1}"
-            seed = None if seed is None else (seed + take) % 2**32
-            if image_ref is not None:
-                image_ref = await self._copy_input(image_ref, job_id)
-        return JobRecord(
-            id=job_id,
-            request_id=request_id,
-            guild_id=request.guild_id,
-            channel_id=request.channel_id,
-            user_id=request.user_id,
-            spec=GenerationSpec(
-                prompt=request.prompt.strip(),
-                original_prompt=request.original_prompt,
-                model=model,
-                negative_prompt=request.negative.strip(),
-                seed=seed,
-                image_ref=image_ref,
-                fps=request.fps,
-                length=request.length,
-                shape=request.shape,
-                extend_ref=request.extend_ref,
-            ),
-            weight=policy.weight,
-        )
-
-    async def _copy_input(self, image_ref: str, job_id: str) -> str:
-        """A copy of a take's input image for another take: every job owns (and deletes) its own."""
-        try:
-            data = await self.store.get(image_ref)
-            return (await self.store.put(f"inputs/{job_id}.png", data, "image/png")).ref
-        except StorageError as exc:
-            log.error("could not copy the input image for take %s: %s", job_id, exc)
-            raise Refused(
-                _("I could not store your image just now; please try again."), reason="storage"
-            ) from exc
-
-    async def _undo(self, request: VideoRequest, queued: Sequence[Enqueued], stored_here: bool) -> None:
-        """Take back the takes queued before one was refused (another request of the member's got
-        in between), and the images stored for them."""
-        for enqueued in queued:
-            if not enqueued.replayed:
-                await self.queue.cancel(enqueued.job.id)
-                if enqueued.job.spec.image_ref != request.image_ref:
-                    await self._discard(enqueued.job.spec.image_ref)
-        if stored_here:
-            await self._discard(request.image_ref)
-
     async def _replayed(self, request: VideoRequest, job_id: str) -> Queued:
         try:
             job = await self.queue.get(job_id)
@@ -517,11 +452,6 @@ def _frame(recipe: Recipe, shape: str | None) -> Frame:
     if (shape or recipe.default_shape(with_image=True)) == "image":
         return lambda width, height: recipe.frame_size("image", width / height)
     return recipe.frame_size(shape)
-
-
-def _need(request: VideoRequest) -> Need:
-    """What the whole request must find free in the member's limits."""
-    return Need(clips=request.takes * request.units, jobs=request.takes, cost=request.units)
 
 
 def _readable(request: VideoRequest) -> VideoRequest:
