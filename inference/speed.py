@@ -34,6 +34,11 @@ Caches keep state across the steps of one render. :meth:`SpeedPlan.prepare` puts
 hooks on before every render, so a render that was cancelled halfway leaves nothing behind
 and schedules that count steps follow each job's own step count.
 
+The vocabulary (the choices, :class:`SpeedError`, :class:`Levers`, :class:`Speed`) lives in
+``inference/speed_levers.py``, the per-family layouts, step caches and work counter in
+``inference/speed_caches.py``, the attention processor in ``inference/speed_attention.py``;
+this module resolves the settings and applies them, and every public name is importable from here.
+
 Standard library at import time (the bot reads :func:`parse_levers` for ``/healthz``-style
 reports); torch, diffusers and the optional ``torchao`` / ``sageattention`` load when used.
 """
@@ -42,87 +47,40 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from inference.speed_attention import CogVideoXAttention
+from inference.speed_caches import LAYOUTS, Layout, WorkCounter, attach_counter, cache_config, work_units
+from inference.speed_levers import ATTENTION_KERNELS, CACHES, PRESETS, QUANT_MODES, Levers, Speed, SpeedError
+
+__all__ = [
+    "ATTENTION_KERNELS",
+    "CACHES",
+    "COMPILE_BACKEND",
+    "LAYOUTS",
+    "PRESETS",
+    "QUANT_MODES",
+    "CogVideoXAttention",
+    "Layout",
+    "Levers",
+    "Speed",
+    "SpeedError",
+    "SpeedPlan",
+    "WorkCounter",
+    "apply",
+    "parse_levers",
+    "resolve",
+    "warm_up",
+]
+
 log = logging.getLogger(__name__)
 
-PRESETS = ("exact", "balanced", "fast")
-QUANT_MODES = ("none", "fp8", "int8")
-ATTENTION_KERNELS = ("sdpa", "sage")
-CACHES = ("none", "taylorseer", "first-block", "pab", "faster")
 #: torch.compile's backend (tests on a CPU swap in "aot_eager", which checks the plumbing in
 #: seconds instead of minutes of C++ compiling)
 COMPILE_BACKEND = "inductor"
-#: caches whose hooks sit on attention modules (the rest sit on whole blocks)
-_ATTENTION_CACHES = ("pab", "faster")
-
-
-class SpeedError(ValueError):
-    """A speed setting is invalid or the hardware cannot run it. The message says what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class Levers:
-    """One resolved choice per lever."""
-
-    compile: bool = False
-    fuse_qkv: bool = False
-    #: "none", "fp8" (row-wise dynamic, Hopper/Ada) or "int8" (dynamic)
-    quant: str = "none"
-    #: "sdpa" (PyTorch's attention) or "sage" (SageAttention's 8-bit kernel)
-    attention: str = "sdpa"
-    #: "none", "taylorseer", "first-block", "pab" or "faster"
-    cache: str = "none"
-    #: caches with a schedule: compute one step in this many in the middle of the schedule
-    cache_interval: int = 2
-    #: first-block cache: skip the other blocks while the first block's output changes by less
-    cache_threshold: float = 0.05
-
-    def describe(self) -> str:
-        """The levers in one line, for logs, ``/healthz`` and a clip's metadata."""
-        parts = []
-        if self.compile:
-            parts.append("compile")
-        if self.fuse_qkv:
-            parts.append("fused-qkv")
-        if self.quant != "none":
-            parts.append(self.quant)
-        if self.attention != "sdpa":
-            parts.append(f"{self.attention}-attention")
-        if self.cache != "none":
-            detail = (
-                f"threshold {self.cache_threshold:g}"
-                if self.cache == "first-block"
-                else (f"every {self.cache_interval}")
-            )
-            parts.append(f"{self.cache} cache ({detail})")
-        return ", ".join(parts) or "plain"
-
-
-@dataclass(frozen=True, slots=True)
-class Speed:
-    """A worker's speed setting: the preset and the levers it resolved to on this device."""
-
-    preset: str
-    levers: Levers
-
-    def describe(self) -> str:
-        return f"{self.preset}: {self.levers.describe()}"
-
-    def to_dict(self) -> dict[str, Any]:
-        lever = self.levers
-        return {
-            "preset": self.preset,
-            "compile": lever.compile,
-            "fuse_qkv": lever.fuse_qkv,
-            "quant": lever.quant,
-            "attention": lever.attention,
-            "cache": lever.cache,
-            "cache_interval": lever.cache_interval,
-        }
 
 
 def parse_levers(environ: Mapping[str, str]) -> dict[str, str]:
@@ -290,25 +248,6 @@ def _capability(device: str) -> tuple[int, int] | None:
 
 
 @dataclass
-class WorkCounter:
-    """Counts the transformer's units of work (block forwards, or attention and feed-forward
-    calls when the cache works on attention) that really ran, for tests and benchmarks."""
-
-    #: units per call of the transformer when nothing is skipped
-    units_per_call: int
-    executed: int = 0
-    #: the transformer's calls: one per step where guidance is batched (CogVideoX), two where
-    #: its halves run apart (Wan)
-    calls: int = 0
-    steps: int = 0
-
-    @property
-    def fraction(self) -> float:
-        possible = self.units_per_call * self.calls
-        return self.executed / possible if possible else 1.0
-
-
-@dataclass
 class SpeedPlan:
     """The levers applied to one pipeline; :meth:`prepare` readies it for each render."""
 
@@ -335,24 +274,7 @@ class SpeedPlan:
             return
         if getattr(transformer, "is_cache_enabled", False):
             transformer.disable_cache()
-        transformer.enable_cache(_cache_config(self.speed.levers, steps, self._timestep, self.layout))
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where a family's transformer keeps what the levers work on."""
-
-    #: the attribute holding the transformer blocks (also the prefix of their module names)
-    blocks: str
-    #: each block's self-attention and feed-forward modules (the attention caches' units)
-    attention: str
-    feed_forward: str
-
-
-LAYOUTS: dict[str, Layout] = {
-    "cogvideox": Layout("transformer_blocks", "attn1", "ff"),
-    "wan": Layout("blocks", "attn1", "ffn"),
-}
+        transformer.enable_cache(cache_config(self.speed.levers, steps, self._timestep, self.layout))
 
 
 def apply(
@@ -397,7 +319,7 @@ def apply(
                 levers.attention,
                 family,
             )
-    units = list(_units(transformer, levers.cache, layout))
+    units = list(work_units(transformer, levers.cache, layout))
     if levers.compile:
         import torch
 
@@ -405,14 +327,7 @@ def apply(
             # the unit's own forward, compiled before any cache hook wraps it: the hooks'
             # step bookkeeping stays in Python and never forces a recompile
             unit.forward = torch.compile(unit.forward, dynamic=False, backend=COMPILE_BACKEND)
-    counter = None
-    if count_work:
-        # around the compiled forward, so it stays in Python (a count inside compiled code
-        # would be a guard that recompiles on every call)
-        counter = WorkCounter(units_per_call=len(units))
-        for unit in units:
-            _count_calls(unit, counter)
-        transformer.register_forward_pre_hook(lambda _module, _args: _count_transformer_call(counter))
+    counter = attach_counter(transformer, units) if count_work else None
     plan = SpeedPlan(speed, pipe, counter, layout=layout)
     pipes = [pipe] if also is None else [pipe, also]
     # the one rendering has a timestep; the other's is None between its own renders
@@ -427,31 +342,6 @@ def warm_up(render: Callable[[], None], what: str) -> float:
     seconds = time.monotonic() - started
     log.info("warmed up %s in %.1f s", what, seconds)
     return seconds
-
-
-def _units(transformer: Any, cache: str, layout: Layout) -> Iterator[Any]:
-    for block in getattr(transformer, layout.blocks):
-        if cache in _ATTENTION_CACHES:
-            yield getattr(block, layout.attention)
-            yield getattr(block, layout.feed_forward)
-        else:
-            yield block
-
-
-def _count_transformer_call(counter: WorkCounter) -> None:
-    counter.calls += 1
-
-
-def _count_calls(module: Any, counter: WorkCounter) -> None:
-    from diffusers.hooks.hooks import HookRegistry, ModelHook
-
-    class _Count(ModelHook):
-        def new_forward(self, module: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.executed += 1
-            original: Any = self.fn_ref.original_forward
-            return original(*args, **kwargs)
-
-    HookRegistry.check_if_exists_or_initialize(module).register_hook(_Count(), "reelbot_count")  # type: ignore[no-untyped-call]
 
 
 def _quantise(transformer: Any, mode: str, layout: Layout) -> None:
@@ -474,132 +364,3 @@ def _quantise(transformer: Any, mode: str, layout: Layout) -> None:
         return isinstance(module, torch.nn.Linear) and name.startswith(f"{layout.blocks}.")
 
     quantize_(transformer, config, filter_fn=in_blocks)
-
-
-def _cache_config(levers: Levers, steps: int, timestep: Callable[[], Any], layout: Layout) -> Any:
-    from diffusers.hooks.faster_cache import FasterCacheConfig
-    from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
-    from diffusers.hooks.pyramid_attention_broadcast import PyramidAttentionBroadcastConfig
-    from diffusers.hooks.taylorseer_cache import TaylorSeerCacheConfig
-
-    # full steps at both ends of the schedule, where the latents change fastest and the last
-    # details form: a tenth of the steps each, at least two
-    edge = max(2, round(steps * 0.1))
-    if levers.cache == "taylorseer":
-        return TaylorSeerCacheConfig(
-            cache_interval=levers.cache_interval,
-            disable_cache_before_step=edge,
-            disable_cache_after_step=max(edge, steps - edge),
-            max_order=1,
-            taylor_factors_dtype=None,  # the model's own precision
-            # diffusers' default patterns name attention modules CogVideoX does not have,
-            # so the default silently caches nothing: name the blocks themselves
-            cache_identifiers=[rf"{layout.blocks}\.\d+"],  # whole names (fullmatch)
-        )
-    if levers.cache == "first-block":
-        return FirstBlockCacheConfig(threshold=levers.cache_threshold)
-    if levers.cache == "pab":
-        return PyramidAttentionBroadcastConfig(
-            spatial_attention_block_skip_range=levers.cache_interval,
-            spatial_attention_timestep_skip_range=(100, 800),
-            # the blocks' self-attention (Wan's blocks also hold a cross-attention, attn2)
-            spatial_attention_block_identifiers=(rf"^{layout.blocks}\.\d+\.{layout.attention}$",),
-            current_timestep_callback=lambda: _timestep_value(timestep()),
-        )
-    return FasterCacheConfig(
-        spatial_attention_block_skip_range=levers.cache_interval,
-        spatial_attention_timestep_skip_range=(-1, 681),
-        spatial_attention_block_identifiers=("transformer_blocks",),
-        current_timestep_callback=lambda: _timestep_value(timestep()),
-        attention_weight_callback=lambda _module: 0.3,
-        unconditional_batch_skip_range=5,
-        unconditional_batch_timestep_skip_range=(-1, 781),
-        tensor_format="BFCHW",
-    )
-
-
-def _timestep_value(timestep: Any) -> int:
-    if timestep is None:
-        return 1000  # before the first step: outside every skip range
-    return int(timestep.item() if hasattr(timestep, "item") else timestep)
-
-
-# --- the attention processor ------------------------------------------------------------------
-
-
-class CogVideoXAttention:
-    """CogVideoX's joint text-video attention with a choice of kernel.
-
-    diffusers' own CogVideoX processors call ``F.scaled_dot_product_attention`` directly, so
-    ``set_attention_backend`` does not reach them; this processor does the same work (fused
-    or separate projections, QK norms, rotary embeddings on the video tokens) and sends the
-    attention itself to ``kernel``: "sdpa" (PyTorch) or "sage" (SageAttention, 8-bit QK).
-    """
-
-    def __init__(self, kernel: str = "sdpa") -> None:
-        if kernel not in ATTENTION_KERNELS:
-            choices = ", ".join(ATTENTION_KERNELS)
-            raise SpeedError(f"unknown attention kernel {kernel!r}: use one of {choices}")
-        self.kernel = kernel
-        self._attend = _kernel(kernel)
-
-    def __call__(
-        self,
-        attn: Any,
-        hidden_states: Any,
-        encoder_hidden_states: Any,
-        attention_mask: Any = None,
-        image_rotary_emb: Any = None,
-    ) -> tuple[Any, Any]:
-        import torch
-
-        text_length = encoder_hidden_states.size(1)
-        hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
-        batch, length, _ = hidden_states.shape
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, length, batch)
-            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
-        if getattr(attn, "fused_projections", False):
-            query, key, value = attn.to_qkv(hidden_states).chunk(3, dim=-1)
-        else:
-            query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query, key, value = (
-            t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value)
-        )
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        if image_rotary_emb is not None:
-            from diffusers.models.embeddings import apply_rotary_emb
-
-            query[:, :, text_length:] = apply_rotary_emb(query[:, :, text_length:], image_rotary_emb)
-            if not attn.is_cross_attention:
-                key[:, :, text_length:] = apply_rotary_emb(key[:, :, text_length:], image_rotary_emb)
-        out = self._attend(query, key, value, attention_mask)
-        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)
-        out = attn.to_out[1](attn.to_out[0](out))
-        encoder_out, out = out.split([text_length, out.size(1) - text_length], dim=1)
-        return out, encoder_out
-
-
-def _kernel(name: str) -> Callable[[Any, Any, Any, Any], Any]:
-    import torch.nn.functional as F
-
-    if name == "sdpa":
-
-        def sdpa(query: Any, key: Any, value: Any, mask: Any) -> Any:
-            return F.scaled_dot_product_attention(
-                query, key, value, attn_mask=mask, dropout_p=0.0, is_causal=False
-            )
-
-        return sdpa
-    from sageattention import sageattn
-
-    def sage(query: Any, key: Any, value: Any, mask: Any) -> Any:
-        if mask is not None:  # CogVideoX passes none; the kernel takes none
-            return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=False)
-        return sageattn(query, key, value, tensor_layout="HND", is_causal=False)
-
-    return sage
