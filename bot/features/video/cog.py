@@ -219,9 +219,7 @@ class VideoCog(commands.Cog, name="video"):
         """The edited prompt, for whoever submitted the form."""
         member = member_of(interaction)
         job = await self.access.job(member, job_id, JobAction.SEE)
-        prompt = values.get("prompt", "").strip()
-        if not prompt:
-            raise UserFacingError(_("The prompt is empty; write what the video shows."), reason="input")
+        prompt = _typed_prompt(values, _("The prompt is empty; write what the video shows."))
         await interaction.response.defer(ephemeral=True, thinking=True)
         request = await self._rerun(interaction, member, job, Origin.REMIX, prompt)
         await self.replies.outcome(interaction, await self.pipeline.run(request))
@@ -240,9 +238,7 @@ class VideoCog(commands.Cog, name="video"):
         """A continuation of the clip, for whoever submitted the form."""
         member = member_of(interaction)
         job = await self.access.job(member, job_id, JobAction.SEE)
-        prompt = values.get("prompt", "").strip()
-        if not prompt:
-            raise UserFacingError(_("The prompt is empty; write what happens next."), reason="input")
+        prompt = _typed_prompt(values, _("The prompt is empty; write what happens next."))
         await interaction.response.defer(ephemeral=True, thinking=True)
         request = await self._rerun(interaction, member, job, Origin.EXTEND, prompt)
         request = replace(request, image_ref=None, length=None, shape=None, **await self._extension(job))
@@ -393,6 +389,14 @@ class VideoCog(commands.Cog, name="video"):
 
 #: ``/video smooth:`` choices -> the frame rate asked of the worker (0: as rendered)
 _SMOOTH = {"off": 0, "16 fps": 16, "24 fps": 24}
+
+
+def _typed_prompt(values: Mapping[str, str], empty: str) -> str:
+    """The prompt a form's member typed; ``empty`` is the refusal when there is none."""
+    prompt = values.get("prompt", "").strip()
+    if not prompt:
+        raise UserFacingError(empty, reason="input")
+    return prompt
 
 
 def _length(value: str | None) -> int | None:
