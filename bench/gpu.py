@@ -72,6 +72,7 @@ import torch
 
 from inference.contract import GenerationSpec, ModelId
 from inference.recipes import OVERRIDES_FILE, Recipe, recipe_for
+from inference.wan import scheduler as wan_scheduler
 
 PRESETS = ("exact", "balanced", "fast")
 PROMPT = "a bee on a flower in the rain at night"
@@ -386,9 +387,7 @@ def build_pipeline(spec: ModelSpec, directory: Path, device: torch.device) -> di
         with default_dtype(torch.float32 if wan else spec.dtype):
             vae: Any = getattr(diffusers, names[1]).from_config(spec.vae)
     if wan:
-        scheduler: Any = diffusers.UniPCMultistepScheduler(  # type: ignore[no-untyped-call]
-            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=spec.recipe.flow_shift
-        )
+        scheduler: Any = wan_scheduler(spec.recipe.flow_shift)
         pipe: Any = diffusers.WanPipeline(  # type: ignore[no-untyped-call]
             tokenizer=tokenizer,
             text_encoder=text_encoder,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import re
 import string
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -144,7 +143,3 @@ def catalogue(language: str, context: str | None = None) -> dict[str, str]:
 def placeholders(text: str) -> set[str]:
     """The ``{names}`` a text takes."""
     return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-
-
-#: what Discord accepts as a command or option name, in any language (lowercase where it has case)
-NAME_RULE = re.compile(r"^[-_'\w]{1,32}$")

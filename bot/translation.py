@@ -33,8 +33,6 @@ TRANSLATE_VERSION = 1
 MIN_WORDS = 3
 #: how sure the identifier must be that a prompt is in another language
 MIN_CONFIDENCE = 0.9
-#: English names of the languages prompts are detected in, for the instructions and the logs
-LANGUAGE_NAMES = {"vi": "Vietnamese", "fr": "French", "de": "German", "es": "Spanish", "ja": "Japanese"}
 
 INSTRUCTIONS = (
     "You translate a person's description of a video into English, for a text-to-video model. "

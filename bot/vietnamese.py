@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-#: letters only Vietnamese spelling uses among Latin scripts' words here (base letters and tones)
-_VIETNAMESE_BASE = "ăâđêôơư"
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}  # grave, acute, tilde, hook, dot below
 _VOWEL_MARKS = {"\u0306", "\u0302", "\u031b"}  # breve (ă), circumflex (â ê ô), horn (ơ ư)
 

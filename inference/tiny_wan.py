@@ -19,8 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from inference import wan
 from inference.contract import ModelId
-from inference.recipes import OVERRIDES_FILE
+from inference.recipes import OVERRIDES_FILE, recipe_for
 from inference.tiny import tiny_tokenizer
 
 #: the tiny clip: 9 frames (3 latent frames) of 128 x 64, 4 steps
@@ -64,9 +65,7 @@ def make_tiny_wan(
             num_layers=layers,
             rope_max_seq_len=64,
         )
-    scheduler = diffusers.UniPCMultistepScheduler(  # type: ignore[no-untyped-call]
-        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
-    )
+    scheduler = wan.scheduler(recipe_for(ModelId.WAN22_TI2V_5B).flow_shift)
     pipe: Any = diffusers.WanPipeline(  # type: ignore[no-untyped-call]
         tokenizer=tokenizer,
         text_encoder=text_encoder,

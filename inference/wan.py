@@ -86,16 +86,21 @@ def check_frame(pipe: Any, recipe: Recipe) -> None:
         )
 
 
-def apply_recipe(pipe: Any, recipe: Recipe) -> None:
-    """UniPC for flow matching with the recipe's shift (Wan's published scheduler)."""
+def scheduler(flow_shift: float, config: Any = None) -> Any:
+    """UniPC for flow matching with ``flow_shift`` (Wan's published scheduler), from a saved
+    scheduler's ``config`` or from diffusers' defaults."""
     import diffusers
 
-    pipe.scheduler = diffusers.UniPCMultistepScheduler.from_config(  # type: ignore[no-untyped-call]
-        pipe.scheduler.config,
-        prediction_type="flow_prediction",
-        use_flow_sigmas=True,
-        flow_shift=recipe.flow_shift,
-    )
+    settings = {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "flow_shift": flow_shift}
+    unipc = diffusers.UniPCMultistepScheduler
+    if config is None:
+        return unipc(**settings)  # type: ignore[no-untyped-call]
+    return unipc.from_config(config, **settings)  # type: ignore[no-untyped-call]
+
+
+def apply_recipe(pipe: Any, recipe: Recipe) -> None:
+    """UniPC for flow matching with the recipe's shift (Wan's published scheduler)."""
+    pipe.scheduler = scheduler(recipe.flow_shift, pipe.scheduler.config)
 
 
 def image_pipeline(pipe: Any) -> Any:

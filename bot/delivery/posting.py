@@ -30,7 +30,7 @@ from bot.features.video import texts
 from bot.features.video.buttons import clip_buttons, status_buttons
 from bot.fmt import size
 from bot.i18n import _
-from bot.jobs import ClipState, JobBook
+from bot.jobs import ClipState, JobBook, JobNotes
 from bot.moderation import Moderation
 from bot.notices import AdminNotices
 from bot.observability import BotMetrics
@@ -142,7 +142,7 @@ class Deliverer:
         elif payload is None and link is None:
             await self._too_big(job, clip, limit)
         else:
-            await self._post(job, clip, payload, link)
+            await self._post(job, clip, payload, link, notes)
 
     async def refuse(self, job: JobRecord, reason: str, state: ClipState = ClipState.REFUSED) -> None:
         """The clip will never be posted: say why, remove it from storage, refund it."""
@@ -191,10 +191,12 @@ class Deliverer:
         await self.jobs.remove_input(job)
         await self.jobs.settle(job, delivered=False)
 
-    async def _post(self, job: JobRecord, clip: ClipResult, payload: bytes | None, link: str | None) -> None:
+    async def _post(
+        self, job: JobRecord, clip: ClipResult, payload: bytes | None, link: str | None, notes: JobNotes
+    ) -> None:
         kwargs: dict[str, Any] = {
             "content": texts.finished_line(job, link),
-            "embed": texts.clip_embed(job, clip, await self.jobs.notes(job.id)),
+            "embed": texts.clip_embed(job, clip, notes),
             "view": clip_buttons(job.id, extend=await self._can_extend(job)),
             "nonce": job.id[:25],  # Discord returns the first message for a repeated nonce
             "allowed_mentions": discord.AllowedMentions(users=[discord.Object(int(job.user_id))]),

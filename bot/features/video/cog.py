@@ -28,7 +28,7 @@ from bot.features.video.replies import Replies
 from bot.funnel import Funnel
 from bot.guildconfig import GuildLimits
 from bot.i18n import _, for_everyone
-from bot.jobs import ClipState, JobBook
+from bot.jobs import ClipState, JobBook, JobNotes
 from bot.limit_messages import allowance_text
 from bot.limits import LimitsService
 from bot.pipeline import RequestPipeline
@@ -240,8 +240,10 @@ class VideoCog(commands.Cog, name="video"):
         job = await self.access.job(member, job_id, JobAction.SEE)
         prompt = _typed_prompt(values, _("The prompt is empty; write what happens next."))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        request = await self._rerun(interaction, member, job, Origin.EXTEND, prompt)
-        request = replace(request, image_ref=None, length=None, shape=None, **await self._extension(job))
+        notes = await self.jobs.notes(job.id)
+        request = await self._rerun(interaction, member, job, Origin.EXTEND, prompt, notes)
+        extension = await self._extension(job, notes)
+        request = replace(request, image_ref=None, length=None, shape=None, **extension)
         await self.replies.outcome(interaction, await self.pipeline.run(request))
 
     async def delete_pressed(self, interaction: discord.Interaction, job_id: str) -> None:
@@ -295,7 +297,7 @@ class VideoCog(commands.Cog, name="video"):
             return _("Stopping `{job}`: it ends at its next step.", job=job.id)
         return _("Job `{job}` had already {status}.", job=job.id, status=texts.status_word(outcome))
 
-    async def _extension(self, job: JobRecord) -> dict[str, Any]:
+    async def _extension(self, job: JobRecord, notes: JobNotes | None = None) -> dict[str, Any]:
         """The request fields that continue ``job``'s clip (its last frame, its model family's
         image-to-video model, its frame rate).
 
@@ -303,7 +305,7 @@ class VideoCog(commands.Cog, name="video"):
             UserFacingError: the clip is not posted (or no longer stored), so it cannot be extended.
         """
         clip = job.clip()
-        notes = await self.jobs.notes(job.id)
+        notes = notes or await self.jobs.notes(job.id)
         if clip is None or notes.clip_state is not ClipState.POSTED:
             raise UserFacingError(
                 _(
@@ -320,10 +322,17 @@ class VideoCog(commands.Cog, name="video"):
         return {"extend_of": job.id, "extend_ref": clip.clip_ref, "model": model.value, "fps": fps}
 
     async def _rerun(
-        self, interaction: discord.Interaction, member: Member, job: JobRecord, origin: Origin, prompt: str
+        self,
+        interaction: discord.Interaction,
+        member: Member,
+        job: JobRecord,
+        origin: Origin,
+        prompt: str,
+        notes: JobNotes | None = None,
     ) -> VideoRequest:
-        """A request for a new video from ``job``: the same words for a Re-roll, new ones for a Remix."""
-        notes = await self.jobs.notes(job.id)
+        """A request for a new video from ``job``: the same words for a Re-roll, new ones for a
+        Remix or an Extend (``notes``: the job's, when the caller has read them already)."""
+        notes = notes or await self.jobs.notes(job.id)
         base = _request(interaction, member, origin, prompt)
         reroll = origin is Origin.REROLL
         original = job.spec.original_prompt if reroll else None
@@ -338,7 +347,7 @@ class VideoCog(commands.Cog, name="video"):
             length=job.spec.length,
             shape=job.spec.shape,
             extend_ref=job.spec.extend_ref,
-            extend_of=(await self.jobs.notes(job.id)).extends if job.spec.extend_ref else None,
+            extend_of=notes.extends if job.spec.extend_ref else None,
             image_ref=job.spec.image_ref,
             flags=notes.flags,
             # a Re-roll of someone else's clip renders their words: refusing it is no strike
