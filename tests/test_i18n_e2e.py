@@ -125,5 +125,6 @@ async def test_a_vietnamese_prompt_reaches_the_model_in_english_through_bedrock(
     reroll = await box.double.click(box.channel, clip.id, f"reelbot:reroll:{job_id}", ana)
     again = await box.queue.get((await answered(box, reroll)).split("`")[1])
     assert (again.spec.prompt, again.spec.original_prompt) == (PROMPT_EN, PROMPT_VI)
+    assert (await box.parts.jobs.notes(again.id)).translated == "vi"  # its card says so too
     assert len([r for r in bedrock.requests if r.operation == "Converse"]) == 1  # not translated again
     assert box.double.violations == []

@@ -340,6 +340,8 @@ class VideoCog(commands.Cog, name="video"):
             base,
             original_prompt=original,
             rewritten=reroll and original is not None and original != prompt,
+            # a Re-roll renders the same English: its card still says the prompt was translated
+            translated_from=notes.translated if reroll else None,
             negative=job.spec.negative_prompt,
             seed=secrets.randbelow(2**32),
             model=job.spec.model.value,
