@@ -56,18 +56,25 @@ class Languages:
         server = await self.server(guild, interaction.guild_locale)
         i18n.set_languages(i18n.choose(interaction.locale, server), server)
 
-    async def server(self, guild_id: str | None, discord_locale: object = None) -> str:
-        """The server's language: its setting, else Discord's server locale, else English."""
+    async def server(
+        self, guild_id: str | None, discord_locale: object = None, wait: float | None = READ_SECONDS
+    ) -> str:
+        """The server's language: its setting, else Discord's server locale, else English.
+
+        Args:
+            wait: how long to wait for the setting (None: as long as Redis takes; work outside
+                an interaction, such as delivery, has no 3 s answer to keep).
+        """
         if guild_id is None:
             return i18n.choose(discord_locale)
-        chosen = await self._setting(guild_id)
+        chosen = await self._setting(guild_id, wait)
         return i18n.choose(chosen, discord_locale or self.discord_locale(guild_id))
 
     def forget(self, guild_id: str) -> None:
         """The server's setting changed: read it again next time."""
         self._settings.pop(guild_id, None)
 
-    async def _setting(self, guild_id: str) -> str | None:
+    async def _setting(self, guild_id: str, wait: float | None = READ_SECONDS) -> str | None:
         now = time.monotonic()
         cached = self._settings.get(guild_id)
         if cached is not None and cached[0] > now:
@@ -77,7 +84,7 @@ class Languages:
             reading = self._reading[guild_id] = asyncio.ensure_future(self._read(guild_id))
             reading.add_done_callback(functools.partial(self._read_done, guild_id))
         try:
-            return await asyncio.wait_for(asyncio.shield(reading), READ_SECONDS)
+            return await asyncio.wait_for(asyncio.shield(reading), wait)
         except (RedisError, TimeoutError) as exc:  # a language is never worth a late or failed reply
             log.warning("could not read the language of guild %s: %r", guild_id, exc)
             return cached[1] if cached is not None else None

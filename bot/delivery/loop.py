@@ -130,7 +130,7 @@ class DeliveryLoop:
         event = delivery.event
         language = i18n.DEFAULT
         if self.languages is not None:
-            language = await self.languages.server(event.guild_id)
+            language = await self.languages.server(event.guild_id, wait=None)
         with i18n.in_server(language):  # a job's messages are posted for its whole channel
             try:
                 await self.deliverer.handle(event)
